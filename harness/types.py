@@ -1,0 +1,492 @@
+"""Core types shared by every package of the harness.
+
+`trajectories`, `sandboxes` and `evaluators` import this module and nothing
+else of ours, so it stays small and free of heavy imports. Every model is a
+frozen pydantic v2 model that refuses unknown fields: a record that does not
+validate is a problem, never something to guess about.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from pathlib import PurePosixPath
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+TRIAL_ID_PATTERN = r"^t[0-9]{4,}$"
+BASELINE_TRIAL_ID = "t0000"
+
+
+class Frozen(BaseModel):
+    """Base for every core type: immutable and strict about its fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def trial_id(number: int) -> str:
+    """Format a trial number as an id: 0 -> t0000, 10469 -> t10469."""
+    return f"t{number:04d}"
+
+
+def trial_number(tid: str) -> int:
+    """Inverse of `trial_id`."""
+    if not re.match(TRIAL_ID_PATTERN, tid):
+        raise ValueError(f"not a trial id: {tid!r}")
+    return int(tid[1:])
+
+
+# --------------------------------------------------------------------------
+# Failure labels
+# --------------------------------------------------------------------------
+
+
+class Status(str, Enum):
+    keep = "keep"
+    discard = "discard"
+    fail = "fail"
+
+
+class Label(str, Enum):
+    """What happened to a trial. The status is derived from the label."""
+
+    keep = "keep"
+    not_improved = "not_improved"
+    apply_failed = "apply_failed"
+    malformed_proposal = "malformed_proposal"
+    illegal_edit = "illegal_edit"
+    preflight_crash = "preflight_crash"
+    crash = "crash"
+    budget_overrun = "budget_overrun"
+    eval_budget_overrun = "eval_budget_overrun"
+    oom = "oom"
+    size_failure = "size_failure"
+    gate_miss = "gate_miss"
+    metric_missing = "metric_missing"
+    tamper = "tamper"
+    harness_error = "harness_error"
+
+    @property
+    def status(self) -> Status:
+        if self is Label.keep:
+            return Status.keep
+        if self is Label.not_improved:
+            return Status.discard
+        return Status.fail
+
+    @property
+    def ran(self) -> bool:
+        """Whether a trial with this label got as far as a sandbox run."""
+        return self not in PRE_RUN_LABELS
+
+
+PRE_RUN_LABELS = frozenset(
+    {Label.apply_failed, Label.malformed_proposal, Label.illegal_edit}
+)
+"""Labels decided before anything runs: such a trial's commit keeps its parent's tree."""
+
+
+# --------------------------------------------------------------------------
+# Recipe specification
+# --------------------------------------------------------------------------
+
+
+class Direction(str, Enum):
+    maximize = "maximize"
+    minimize = "minimize"
+
+
+class MetricSpec(Frozen):
+    name: str = Field(min_length=1)
+    """Name of the score metric, e.g. `ap` or `val_bpb`."""
+    direction: Direction
+    """Whether a larger or a smaller score is better."""
+    noise_margin: float = Field(default=0.0, ge=0.0)
+    """A trial is kept only when it beats its parent and the best by more than this."""
+    significance: float = Field(default=0.05, gt=0.0, lt=1.0)
+    """One-sided test level used when the fidelity runs several seeds."""
+
+    def better(self, a: float, b: float) -> bool:
+        """True when score `a` beats `b` by more than the noise margin."""
+        if self.direction is Direction.maximize:
+            return a > b + self.noise_margin
+        return a < b - self.noise_margin
+
+
+class GateSpec(Frozen):
+    metric: str
+    """Metric the gate reads (mean over the trial's seeds)."""
+    op: Literal[">=", ">", "<=", "<"]
+    """Comparison applied as `mean(metric) op threshold`."""
+    threshold: float
+    """The value the metric must reach."""
+    min_seeds: int = Field(default=1, ge=1)
+    """The gate counts as missed when fewer seeds than this produced the metric."""
+
+    def passes(self, value: float) -> bool:
+        return {
+            ">=": value >= self.threshold,
+            ">": value > self.threshold,
+            "<=": value <= self.threshold,
+            "<": value < self.threshold,
+        }[self.op]
+
+
+class Budgets(Frozen):
+    train_wallclock_s: float = Field(gt=0)
+    """Host-measured wallclock cap of the train phase, per seed."""
+    eval_wallclock_s: float = Field(gt=0)
+    """Host-measured wallclock cap of the eval phase, per seed."""
+    artifact_bytes: int = Field(default=100_000_000, gt=0)
+    """Cap on the bytes the train phase leaves in its output folder."""
+    max_diff_lines: int = Field(default=400, gt=0)
+    """Proposals whose diff is longer are illegal."""
+    memory_mb: int = Field(default=4096, gt=0)
+    """Memory cap of one phase."""
+    output_bytes: int = Field(default=1_000_000, gt=0)
+    """Cap on the bytes of stdout+stderr kept from one phase."""
+    pids: int = Field(default=256, gt=0)
+    """Cap on processes/threads a phase may create (where the sandbox enforces it)."""
+    cpus: float = Field(default=2.0, gt=0)
+    """CPU share of one phase (where the sandbox enforces it)."""
+    gpus: int = Field(default=0, ge=0)
+    """GPUs one trial needs."""
+
+
+class LocalSource(Frozen):
+    type: Literal["local"] = "local"
+    path: str = "src"
+    """Folder, relative to the recipe folder, holding the starting source."""
+
+
+class GitSource(Frozen):
+    type: Literal["git"] = "git"
+    url: str
+    """Upstream repository, cloned at run time."""
+    commit: str = Field(pattern=r"^[0-9a-f]{40}$")
+    """Pinned full commit sha."""
+    subdir: str = ""
+    """Folder inside the repository that is the recipe source."""
+
+
+Source = Annotated[Union[LocalSource, GitSource], Field(discriminator="type")]
+
+
+class Phases(Frozen):
+    train: str
+    """Train command, run with the trial workspace as working directory."""
+    eval: str
+    """Eval command; `{eval}` stands for the evaluator's pristine folder."""
+    preflight: list[str] = Field(default_factory=lambda: ["python", "-m", "compileall", "-q", "."])
+    """Cheap check run before training; failure means `preflight_crash`."""
+
+
+class EvaluatorSpec(Frozen):
+    path: str = "eval"
+    """Evaluator-owned folder inside the recipe folder (never part of the trial tree)."""
+    prepare: str
+    """`file.py:function` in the evaluator folder, called on the host as
+    `function(train_dir, heldout_inputs_dir, heldout_labels_dir)`: writes the train
+    split, the held-out inputs and the held-out labels (deterministically)."""
+    score: str
+    """`file.py:function` in the evaluator folder, called on the host as
+    `function(preds_dir, heldout_labels_dir) -> dict[str, float]` for one seed; raises
+    `ValueError` with a reason when the predictions are missing or invalid."""
+
+
+class SandboxSpec(Frozen):
+    image: str | None = None
+    """Docker image to run trials in."""
+    dockerfile: str | None = None
+    """Dockerfile, relative to the recipe folder, built by the harness."""
+
+
+class FidelitySpec(Frozen):
+    env: dict[str, str] = Field(default_factory=dict)
+    """Environment overrides the train and eval phases see at this level."""
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    """Seeds a trial runs at this level; the score is their mean."""
+    cost: float = Field(default=1.0, gt=0)
+    """Relative compute cost, the full level being 1."""
+
+
+class Knob(Frozen):
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """Knob name; also the assignment edited in `file` (`NAME = value`)."""
+    file: str
+    """Editable file holding the assignment."""
+    kind: Literal["arch", "hparam"]
+    """Architecture axis or hyperparameter axis, for analysis."""
+    choices: list[Union[bool, int, float, str]] = Field(min_length=2)
+    """Values a non-LLM agent may pick."""
+
+    def pattern(self) -> re.Pattern[str]:
+        """The line holding this knob: `NAME = <python literal>` at column 0."""
+        return re.compile(rf"^{re.escape(self.name)}\s*=\s*(?P<value>.+?)\s*(#.*)?$", re.M)
+
+
+class Specialist(Frozen):
+    brief: str
+    """What this specialist works on."""
+    files: list[str] = Field(default_factory=list)
+    """Globs of the files it may edit (within the editable surface)."""
+    knobs: list[str] = Field(default_factory=list)
+    """Knob names it owns."""
+
+
+class RecipeSpec(Frozen):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    """Recipe name, also its folder name."""
+    description: str
+    """One paragraph for humans and agents."""
+    source: Source = Field(default_factory=LocalSource)
+    """Where the starting source comes from."""
+    editable: list[str] = Field(min_length=1)
+    """Globs (relative to the source root) an agent may edit."""
+    protected: list[str] = Field(default_factory=list)
+    """Globs that must stay identical to the baseline; everything not editable is protected anyway."""
+    phases: Phases
+    """Commands of the trial phases."""
+    evaluator: EvaluatorSpec
+    """The evaluator-owned code."""
+    metric: MetricSpec
+    """The score and how to compare it."""
+    gates: list[GateSpec] = Field(default_factory=list)
+    """Conditions every kept trial must meet."""
+    budgets: Budgets
+    """Limits the evaluator enforces."""
+    sandbox: SandboxSpec = Field(default_factory=SandboxSpec)
+    """Container image for the Docker sandbox."""
+    fidelities: dict[str, FidelitySpec] = Field(default_factory=lambda: {"full": FidelitySpec()})
+    """Named fidelity levels."""
+    default_fidelity: str = "full"
+    """Level used when none is asked for."""
+    knobs: list[Knob] = Field(default_factory=list)
+    """Named edit points with choices, for non-LLM agents and analysis."""
+    specialists: dict[str, Specialist] = Field(default_factory=dict)
+    """Surface partitions with a brief each."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RecipeSpec":
+        if self.default_fidelity not in self.fidelities:
+            raise ValueError(
+                f"default_fidelity {self.default_fidelity!r} is not one of the fidelities "
+                f"{sorted(self.fidelities)}"
+            )
+        for knob in self.knobs:
+            if not self.is_editable(knob.file):
+                raise ValueError(f"knob {knob.name!r} lives in {knob.file!r}, which is not editable")
+        names = [k.name for k in self.knobs]
+        if len(set(names)) != len(names):
+            raise ValueError("knob names must be unique")
+        for sname, spec in self.specialists.items():
+            unknown = set(spec.knobs) - set(names)
+            if unknown:
+                raise ValueError(f"specialist {sname!r} names unknown knobs {sorted(unknown)}")
+        return self
+
+    def is_editable(self, path: str) -> bool:
+        """Whether `path` (posix, relative to the source root) lies on the editable surface."""
+        return matches_any(path, self.editable) and not matches_any(path, self.protected)
+
+    def knob(self, name: str) -> Knob:
+        for knob in self.knobs:
+            if knob.name == name:
+                return knob
+        raise KeyError(name)
+
+
+def matches_any(path: str, globs: list[str]) -> bool:
+    """Whether the posix `path` matches one of `globs`.
+
+    `*` and `?` stay inside one folder, `**` spans folders (`src/**` matches
+    everything under src, `**/*.py` matches Python files at any depth).
+    """
+    norm = str(PurePosixPath(path))
+    return any(_glob_regex(g).fullmatch(norm) for g in globs)
+
+
+def _glob_regex(glob: str) -> re.Pattern[str]:
+    out = []
+    i = 0
+    while i < len(glob):
+        if glob.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif glob[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif glob[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(glob[i]))
+            i += 1
+    return re.compile("".join(out))
+
+
+# --------------------------------------------------------------------------
+# Proposals, trials, outcomes
+# --------------------------------------------------------------------------
+
+
+class Usage(Frozen):
+    input_tokens: int = 0
+    """Prompt tokens the proposal cost."""
+    output_tokens: int = 0
+    """Completion tokens the proposal cost."""
+    cost_usd: float = 0.0
+    """Price of those tokens."""
+
+
+class Proposal(Frozen):
+    hypothesis: str
+    """What the agent expects and why, in words."""
+    diff: str
+    """Unified diff against the parent trial; canonical (`git diff parent..trial`) once applied."""
+    parent: str | None = Field(default=None, pattern=TRIAL_ID_PATTERN)
+    """Parent trial id; None means the current best."""
+    expected_delta: float | None = None
+    """Score change the agent expects."""
+    agent: str
+    """Agent that wrote it (random, bayes, scripted, anthropic, ...)."""
+    specialist: str | None = None
+    """Specialist partition it was written for."""
+    model: str | None = None
+    """Model behind an LLM agent."""
+    usage: Usage = Field(default_factory=Usage)
+    """Token usage and cost of writing it."""
+    knobs: dict[str, Union[bool, int, float, str]] = Field(default_factory=dict)
+    """Knob settings the agent chose, when it works on the knob space."""
+
+
+class Trial(Frozen):
+    id: str = Field(pattern=TRIAL_ID_PATTERN)
+    """`t0000` is the baseline."""
+    run_id: str
+    """Run this trial belongs to."""
+    parent: str | None = Field(default=None, pattern=TRIAL_ID_PATTERN)
+    """Parent trial id (None only for the baseline)."""
+    proposal: Proposal
+    """What was proposed (with the canonical diff once applied)."""
+    fidelity: str
+    """Fidelity level it ran at."""
+    seeds: list[int]
+    """Seeds it ran with."""
+    commit: str = Field(pattern=r"^[0-9a-f]{40}$")
+    """Commit in the lineage holding the trial's code."""
+
+
+class GateResult(Frozen):
+    metric: str
+    """Metric the gate read."""
+    op: str
+    """Comparison."""
+    threshold: float
+    """Required value."""
+    value: float | None
+    """Measured value (None when missing)."""
+    passed: bool
+    """Whether the gate held."""
+
+
+class PhaseUsage(Frozen):
+    phase: str
+    """`preflight`, `train` or `eval`."""
+    seed: int | None = None
+    """Seed of this run, when the phase runs per seed."""
+    wallclock_s: float
+    """Host-measured seconds from start to exit."""
+    exit_code: int | None
+    """Process exit code (None when killed before it reported one)."""
+    timed_out: bool = False
+    """Killed at the wallclock cap."""
+    oom: bool = False
+    """Killed or failed for lack of memory."""
+    output_bytes: int = 0
+    """Bytes of stdout+stderr the phase wrote (before capping)."""
+    log_sha256: str = ""
+    """Digest of the kept log."""
+    log_tail: str = ""
+    """Last lines of the log."""
+
+
+class Outcome(Frozen):
+    status: Status
+    """Derived from the label; stored for readers, checked on load."""
+    label: Label
+    """What happened."""
+    explanation: str = ""
+    """Why the evaluator gave this label, in words agents and auditors can read."""
+    score: float | None = None
+    """The evaluator's score (mean over seeds), None when none was computed."""
+    seed_scores: list[float] = Field(default_factory=list)
+    """Score of each seed."""
+    metrics: dict[str, float] = Field(default_factory=dict)
+    """All metrics the evaluator computed (means over seeds)."""
+    gates: list[GateResult] = Field(default_factory=list)
+    """Gate results."""
+    phases: list[PhaseUsage] = Field(default_factory=list)
+    """Budget usage per phase and seed."""
+    artifact_bytes: int | None = None
+    """Largest train-output size over seeds."""
+    evaluator_digest: str = ""
+    """sha256 over the evaluator folder that scored the trial."""
+    image: str = ""
+    """Sandbox image id (or `local:<python>` for the local sandbox)."""
+    compared_to: list[str] = Field(default_factory=list)
+    """Trial ids the keep decision compared against (parent, best)."""
+    started: str
+    """ISO 8601 UTC time the evaluation began."""
+    finished: str
+    """ISO 8601 UTC time the evaluation ended."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_status(cls, data: object) -> object:
+        if isinstance(data, dict) and "label" in data:
+            expected = Label(data["label"]).status
+            if "status" not in data:
+                data = {**data, "status": expected}
+            elif Status(data["status"]) is not expected:
+                raise ValueError(
+                    f"status {data['status']!r} does not match label {data['label']!r} "
+                    f"(expected {expected.value!r})"
+                )
+        return data
+
+
+class TrialRecord(Frozen):
+    """What the ledger stores per trial: the trial and, once evaluated, its outcome."""
+
+    trial: Trial
+    """The trial as proposed and committed."""
+    outcome: Outcome | None = None
+    """None between the proposal commit and the outcome commit."""
+
+
+class RunInfo(Frozen):
+    """Run metadata, stored once in the ledger (`run.json`)."""
+
+    run_id: str
+    """Run id (also the run folder name)."""
+    recipe: RecipeSpec
+    """The recipe spec the run used, frozen at start."""
+    recipe_dir: str
+    """Where the recipe came from (for reruns)."""
+    baseline_commit: str = Field(pattern=r"^[0-9a-f]{40}$")
+    """Commit of trial t0000."""
+    evaluator_digest: str
+    """sha256 over the evaluator folder at start."""
+    agent: str
+    """Agent name used by `run`."""
+    seed: int
+    """Run seed (agents, scheduler)."""
+    created: str
+    """ISO 8601 UTC time the run was created."""
+    harness_version: str
+    """Version of the harness that created the run."""
