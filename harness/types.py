@@ -178,8 +178,6 @@ class Phases(Frozen):
     """Train command, run with the trial workspace as working directory."""
     eval: str
     """Eval command; `{eval}` stands for the evaluator's pristine folder."""
-    preflight: list[str] = Field(default_factory=lambda: ["python", "-m", "compileall", "-q", "."])
-    """Cheap check run before training; failure means `preflight_crash`."""
 
 
 class EvaluatorSpec(Frozen):

@@ -48,7 +48,8 @@ class PhaseRequest(Frozen):
     phase: str
     """`preflight`, `train` or `eval` (for labels and logs)."""
     command: list[str]
-    """argv; the first element is looked up on PATH (`python` is the sandbox's interpreter)."""
+    """argv; `python` is the sandbox's interpreter, and `{target}` in an element is
+    replaced by the real path of the mount with that target (e.g. `{eval}/predict.py`)."""
     workdir: str
     """Target name of the mount that is the working directory."""
     mounts: list[Mount]

@@ -1,0 +1,125 @@
+"""The agent interface: what an agent sees, what it returns, and how one is made.
+
+An agent proposes one change at a time. It sees the recipe spec, the lineage so
+far (trials and, where available, their outcomes) and the editable files of any
+trial; it never sees held-out data or evaluator code, and no module of this
+package imports `evaluators`.
+
+Agents keep no state that matters across proposals: whatever they need (the
+position in a scripted file, the observations of a Bayesian optimiser) is
+derived from the context each call, so a resumed run proposes exactly what an
+uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+from pathlib import Path
+from typing import Any, Callable, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.types import Proposal, RecipeSpec, TrialRecord
+
+
+class AgentError(Exception):
+    """An agent is configured wrongly (unknown name, bad proposals file, recipe it cannot work on)."""
+
+
+class AgentContext(BaseModel):
+    """Everything an agent may look at when it writes one proposal."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    spec: RecipeSpec
+    """The recipe spec of the run."""
+    records: list[TrialRecord] = Field(default_factory=list)
+    """The lineage so far, ordered by trial id, with outcomes where available."""
+    best: str
+    """Trial id of the current best."""
+    read_file: Callable[[str, str], str]
+    """`read_file(trial_id, path)`: text of an editable file in that trial's code."""
+    specialist: str | None = None
+    """Specialist partition this proposal is asked for, if any."""
+    seed: int
+    """Per-proposal seed (see `proposal_seed`)."""
+    trial_number: int
+    """Number of the trial this proposal will become."""
+
+    def reader(self, trial_id: str) -> Callable[[str], str]:
+        """`path -> text` for the files of one trial."""
+        read = self.read_file
+        return lambda path: read(trial_id, path)
+
+    def record(self, trial_id: str) -> TrialRecord | None:
+        """The record of one trial, or None when the lineage has none with that id."""
+        for rec in self.records:
+            if rec.trial.id == trial_id:
+                return rec
+        return None
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """Writes proposals. May return a proposal whose diff is invalid: the harness labels it."""
+
+    name: str
+
+    def propose(self, ctx: AgentContext) -> Proposal | None:
+        """One proposal, or None when the agent has nothing more to propose."""
+        ...
+
+
+def proposal_seed(run_seed: int, trial_number: int) -> int:
+    """Seed of one proposal, derived from the run seed and the trial number (stable across Pythons)."""
+    digest = hashlib.sha256(f"harness-agent:{run_seed}:{trial_number}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+AGENTS: dict[str, str] = {
+    "random": "harness.agents.random_agent:RandomAgent",
+    "bayes": "harness.agents.bayes_agent:BayesAgent",
+    "scripted": "harness.agents.scripted:ScriptedAgent",
+}
+"""Agent name -> `module:Class`. Modules are imported only when their agent is made."""
+
+
+def make_agent(
+    name: str,
+    *,
+    proposals_file: Path | None = None,
+    seed: int = 0,
+    **options: Any,
+) -> Agent:
+    """Make the agent called `name`.
+
+    The class is imported lazily and called with those keyword arguments its
+    constructor accepts (`proposals_file`, `seed` and any `options`). Options
+    that are set (not None) but the agent does not take raise `AgentError`, as
+    do an unknown name and an agent module that fails to import. Constructors
+    raise `AgentError` themselves for bad configuration.
+    """
+    target = AGENTS.get(name)
+    if target is None:
+        raise AgentError(f"unknown agent {name!r}; known agents: {', '.join(sorted(AGENTS))}")
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise AgentError(f"agent {name!r} could not be loaded ({module_name}): {exc}") from exc
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise AgentError(f"agent {name!r}: {module_name} has no class {class_name}")
+
+    wanted: dict[str, Any] = {"proposals_file": proposals_file, "seed": seed, **options}
+    params = inspect.signature(cls).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    kwargs: dict[str, Any] = {}
+    for key, value in wanted.items():
+        if takes_any or key in params:
+            kwargs[key] = value
+        elif value is not None and key != "seed":
+            raise AgentError(f"agent {name!r} does not take the option {key!r}")
+    return cls(**kwargs)

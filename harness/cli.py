@@ -1,0 +1,231 @@
+"""The `harness` command line (contract in DESIGN.md)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.syntax import Syntax
+
+from harness import __version__
+from harness.recipe_loader import DEFAULT_RECIPE, RecipeError, available_recipes, load_recipe
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+# Errors that are the user's input or the environment, reported in one line, never as a traceback.
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (RecipeError,)
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from harness.agents.base import AgentError
+    from harness.evaluator_code import EvaluatorCodeError
+    from harness.loop import RunError
+    from sandboxes.base import SandboxError
+    from trajectories.lineage import LineageError
+
+    return EXPECTED_ERRORS + (AgentError, EvaluatorCodeError, RunError, SandboxError, LineageError)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted; an unfinished run continues with `harness run --resume RUN_DIR`")
+        sys.exit(130)
+    except _expected_errors() as exc:
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="harness")
+def cli() -> None:
+    """Auto-research harness: agents propose code edits to training recipes; every
+    trial runs sandboxed, is scored by the recipe's evaluator and recorded in a git lineage."""
+
+
+def _parse_gpus(value: str | None) -> tuple[int, ...]:
+    if not value:
+        return ()
+    try:
+        gpus = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated GPU ids like 0,1 (got {value!r})") from None
+    if any(g < 0 for g in gpus):
+        raise click.BadParameter("GPU ids are non-negative")
+    return gpus
+
+
+@cli.command()
+@click.argument("recipe", required=False)
+@click.option("--agent", "agent_name", default="random", show_default=True,
+              help="Who proposes trials: random, bayes or scripted.")
+@click.option("--proposals", type=click.Path(path_type=Path), help="JSONL proposals for --agent scripted.")
+@click.option("--trials", type=click.IntRange(min=0), default=20, show_default=True,
+              help="New trials to propose (the baseline t0000 comes on top).")
+@click.option("--sandbox", "sandbox_kind", type=click.Choice(["local", "docker"]), default="local",
+              show_default=True, help="Where trial phases run.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
+              help="Folder that receives the run directory.")
+@click.option("--run-id", help="Run directory name (default: RECIPE-<UTC time>).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the agents and the scheduler.")
+@click.option("--fidelity", help="Fidelity level of the recipe to run trials at (default: the recipe's).")
+@click.option("--parallel", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Trials run at once (this version runs one at a time).")
+@click.option("--gpus", help="GPU ids given to trials, e.g. 0,1.")
+@click.option("--resume", type=click.Path(path_type=Path, file_okay=False), help="Continue this run directory.")
+def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, fidelity, parallel, gpus, resume):
+    """Run trials of RECIPE (default: the CPU recipe `collision`) and record them in a lineage."""
+    from harness.agents.base import make_agent
+    from harness.console import ConsoleReporter, label_counts, summary_table
+    from harness.loop import Run, RunError, default_run_id
+    from sandboxes import make_sandbox
+
+    if parallel != 1:
+        raise RunError("--parallel above 1 is not supported by this version; trials run one at a time")
+    gpu_ids = _parse_gpus(gpus)
+    if resume is not None:
+        from trajectories.lineage import Lineage
+
+        info = Lineage.open(resume).run_info()
+        if recipe and recipe != info.recipe.name:
+            raise RunError(f"{resume} is a run of recipe {info.recipe.name!r}, not {recipe!r}")
+        loaded = load_recipe(info.recipe_dir if Path(info.recipe_dir).is_dir() else info.recipe.name)
+        run_dir = resume
+        seed = info.seed
+    else:
+        loaded = load_recipe(recipe or DEFAULT_RECIPE)
+        run_dir = out / (run_id or default_run_id(loaded.spec.name))
+    agent = make_agent(agent_name, proposals_file=proposals, seed=seed)
+    sandbox = make_sandbox(sandbox_kind)
+    reporter = ConsoleReporter(console, trials, loaded.spec.metric.name)
+    console.print(
+        f"[bold]harness run[/] recipe={loaded.spec.name} agent={agent.name} sandbox={sandbox.name} "
+        f"trials={trials} run={run_dir}"
+    )
+    try:
+        if resume is not None:
+            the_run = Run.resume(loaded, run_dir, agent=agent, sandbox=sandbox, reporter=reporter,
+                                 fidelity=fidelity, gpus=gpu_ids)
+        else:
+            the_run = Run.create(loaded, run_dir, agent=agent, sandbox=sandbox, reporter=reporter,
+                                 seed=seed, fidelity=fidelity, gpus=gpu_ids)
+        try:
+            the_run.run(trials)
+        finally:
+            the_run.close()
+    finally:
+        reporter.stop()
+    from trajectories.lineage import Lineage
+
+    lineage = Lineage.open(run_dir)
+    records = lineage.records()
+    best = lineage.best()
+    console.print(summary_table(records, best, loaded.spec.metric.name))
+    best_record = lineage.record(best) if best else None
+    best_score = best_record.outcome.score if best_record and best_record.outcome else None
+    console.print(f"labels: {label_counts(records)}")
+    console.print(f"best: {best} {loaded.spec.metric.name}={best_score}")
+    console.print(f"run directory: {run_dir}   audit it with: harness replay {run_dir} --verify")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--verify", is_flag=True, help="Print every integrity problem found (exit 1 when any).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (DESIGN.md contract).")
+def replay(run_dir, verify, as_json):
+    """Audit RUN_DIR: re-derive what can be re-derived from its lineage; exit 0 only when verified."""
+    from harness.console import summary_table
+    from harness.replay import replay as do_replay
+    from trajectories.lineage import Lineage
+
+    lineage = Lineage.open(run_dir)  # a clear error when RUN_DIR is not a run
+    report = do_replay(run_dir)
+    if as_json:
+        click.echo(report.model_dump_json())
+    else:
+        metric = lineage.run_info().recipe.metric.name if report.recipe else "score"
+        console.print(summary_table(lineage.records(), report.best.id, metric))
+        if report.verified:
+            console.print(f"[bold green]verified[/]: {len(report.trials)} trials, best {report.best.id} "
+                          f"score {report.best.score}")
+        else:
+            console.print(f"[bold red]NOT verified[/]: {len(report.problems)} problem(s)")
+            shown = report.problems if verify else report.problems[:5]
+            for problem in shown:
+                console.print(f"  - {escape(problem)}")
+            if not verify and len(report.problems) > 5:
+                console.print("  (use --verify to list all)")
+    sys.exit(0 if report.verified else 1)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("trial")
+def show(run_dir, trial):
+    """Print one trial: hypothesis, diff and outcome."""
+    from trajectories.lineage import Lineage
+
+    lineage = Lineage.open(run_dir)
+    try:
+        record = lineage.record(trial)
+    except KeyError:
+        known = [r.trial.id for r in lineage.records()]
+        raise click.ClickException(
+            f"no trial {trial!r} in {run_dir} (trials: {known[0]}..{known[-1]})" if known else f"no trials in {run_dir}"
+        ) from None
+    t = record.trial
+    console.print(f"[bold]{t.id}[/] parent={t.parent or '-'} agent={t.proposal.agent} "
+                  f"specialist={t.proposal.specialist or '-'} fidelity={t.fidelity} seeds={t.seeds}")
+    console.print(f"commit {t.commit}")
+    console.print(f"\n[bold]hypothesis[/]\n{escape(t.proposal.hypothesis)}")
+    if t.proposal.diff:
+        console.print("\n[bold]diff[/]")
+        console.print(Syntax(t.proposal.diff, "diff", theme="ansi_dark", word_wrap=True))
+    outcome = record.outcome
+    if outcome is None:
+        console.print("\n[bold]outcome[/]: not evaluated yet")
+        return
+    console.print(f"\n[bold]outcome[/]: {outcome.status.value} / {outcome.label.value}  score={outcome.score}")
+    if outcome.explanation:
+        console.print(escape(outcome.explanation))
+    if outcome.metrics:
+        console.print("metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(outcome.metrics.items())))
+    for gate in outcome.gates:
+        console.print(f"gate {gate.metric} {gate.op} {gate.threshold}: {gate.value} -> "
+                      f"{'pass' if gate.passed else 'MISS'}")
+    for phase in outcome.phases:
+        console.print(f"{phase.phase} seed={phase.seed}: {phase.wallclock_s:.2f}s exit={phase.exit_code}"
+                      f"{' TIMEOUT' if phase.timed_out else ''}{' OOM' if phase.oom else ''}")
+    tails = [p for p in outcome.phases if p.log_tail and (p.exit_code != 0 or p.timed_out or p.oom)]
+    for phase in tails[-1:]:
+        console.print(f"\n[bold]{phase.phase} log tail[/]\n{escape(phase.log_tail)}")
+
+
+@cli.group()
+def recipe():
+    """Recipe environments."""
+
+
+@recipe.command("list")
+def recipe_list():
+    """List the shipped recipes."""
+    for name in available_recipes():
+        spec = load_recipe(name).spec
+        console.print(f"[bold]{name}[/]  {spec.metric.name} ({spec.metric.direction.value})  "
+                      f"{escape(' '.join(spec.description.split())[:80])}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Terminal output of `harness run`: one line per trial, a live bar on a terminal, a summary table."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness.types import Status, Trial, TrialRecord
+
+LABEL_STYLE = {Status.keep: "bold green", Status.discard: "yellow", Status.fail: "red"}
+
+
+def short(text: str, width: int = 70) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def fmt_score(score: float | None) -> str:
+    return "-" if score is None else f"{score:.4f}"
+
+
+class ConsoleReporter:
+    """Implements the loop's Reporter protocol on a rich console."""
+
+    def __init__(self, console: Console, total: int, metric: str) -> None:
+        self.console = console
+        self.metric = metric
+        self.started: dict[str, float] = {}
+        self.progress: Progress | None = None
+        if console.is_terminal:
+            self.progress = Progress(
+                TextColumn("[bold]trials"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+                console=console,
+                transient=True,
+            )
+            self.task = self.progress.add_task("", total=total + 1)
+            self.progress.start()
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def trial_started(self, trial: Trial) -> None:
+        self.started[trial.id] = time.monotonic()
+        if self.progress is not None:
+            self.progress.update(self.task, description=f"{trial.id} {escape(short(trial.proposal.hypothesis, 50))}")
+
+    def trial_finished(self, record: TrialRecord, best: TrialRecord) -> None:
+        outcome = record.outcome
+        assert outcome is not None
+        took = time.monotonic() - self.started.pop(record.trial.id, time.monotonic())
+        style = LABEL_STYLE[outcome.status]
+        best_score = best.outcome.score if best.outcome else None
+        self.console.print(
+            f"{record.trial.id}  {record.trial.proposal.agent:<9} [{style}]{outcome.label.value:<19}[/] "
+            f"{self.metric}={fmt_score(outcome.score):<7} best={fmt_score(best_score)} ({best.trial.id})  "
+            f"{took:5.1f}s  {escape(short(record.trial.proposal.hypothesis, 60))}",
+            highlight=False,
+        )
+        if outcome.status is Status.fail and outcome.explanation:
+            self.console.print(f"       [dim]{escape(short(outcome.explanation, 110))}[/]", highlight=False)
+        if self.progress is not None:
+            self.progress.advance(self.task)
+
+    def note(self, text: str) -> None:
+        self.console.print(f"[dim]{escape(text)}[/]", highlight=False)
+
+
+def summary_table(records: list[TrialRecord], best_id: str | None, metric: str) -> Table:
+    table = Table(title="Run summary", show_lines=False)
+    table.add_column("trial")
+    table.add_column("parent")
+    table.add_column("agent")
+    table.add_column("label")
+    table.add_column(metric, justify="right")
+    table.add_column("hypothesis")
+    for record in records:
+        outcome = record.outcome
+        label = outcome.label.value if outcome else "(not evaluated)"
+        style = LABEL_STYLE[outcome.status] if outcome else "dim"
+        marker = " ★" if record.trial.id == best_id else ""
+        table.add_row(
+            record.trial.id + marker,
+            record.trial.parent or "-",
+            record.trial.proposal.agent,
+            f"[{style}]{label}[/]",
+            fmt_score(outcome.score if outcome else None),
+            escape(short(record.trial.proposal.hypothesis, 60)),
+        )
+    return table
+
+
+def label_counts(records: list[TrialRecord]) -> str:
+    counts = Counter(r.outcome.label.value for r in records if r.outcome)
+    return ", ".join(f"{label} {n}" for label, n in counts.most_common())

@@ -1,0 +1,352 @@
+"""The trial loop: propose -> check -> record -> run -> evaluate -> record.
+
+Write-ahead: a trial's proposal is committed to the lineage before anything
+runs, and its outcome is appended afterwards; `best` moves only after the
+outcome is recorded. A run interrupted between the two is finished by
+`--resume`, which re-runs the trials that have a proposal but no outcome.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import platform
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+from evaluators.legality import check_diff
+from harness import __version__
+from harness.agents.base import Agent, AgentContext
+from harness.evaluator_code import EvaluatorCodeError, load_entry, snapshot_evaluator
+from harness.recipe_loader import LoadedRecipe
+from harness.trial_exec import RunPaths, TrialExecutor, utc_now
+from harness.types import (
+    BASELINE_TRIAL_ID,
+    Label,
+    Outcome,
+    Proposal,
+    RecipeSpec,
+    RunInfo,
+    Trial,
+    TrialRecord,
+    trial_id,
+)
+from sandboxes.base import Sandbox, SandboxError
+from trajectories.lineage import ApplyError, Lineage
+
+HARNESS_ERROR_RETRIES = 2
+"""Infrastructure failures are retried this many times before `harness_error` is recorded."""
+
+
+class RunError(Exception):
+    """The run cannot start or continue; the message says why and what to do."""
+
+
+class Reporter(Protocol):
+    def trial_started(self, trial: Trial) -> None: ...
+
+    def trial_finished(self, record: TrialRecord, best: TrialRecord) -> None: ...
+
+    def note(self, text: str) -> None: ...
+
+
+@dataclass
+class Run:
+    """One run: its lineage, its recipe, its agent and sandbox."""
+
+    recipe: LoadedRecipe
+    lineage: Lineage
+    paths: RunPaths
+    info: RunInfo
+    sandbox: Sandbox
+    agent: Agent
+    reporter: Reporter
+    fidelity: str
+    gpus: tuple[int, ...] = ()
+    _lock: int | None = field(default=None, repr=False)
+
+    @property
+    def spec(self) -> RecipeSpec:
+        return self.info.recipe
+
+    # -- creation -----------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        recipe: LoadedRecipe,
+        run_dir: Path,
+        *,
+        agent: Agent,
+        sandbox: Sandbox,
+        reporter: Reporter,
+        seed: int,
+        fidelity: str | None = None,
+        gpus: tuple[int, ...] = (),
+    ) -> "Run":
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise RunError(f"{run_dir} already exists and is not empty; choose another --run-id or --out")
+        fidelity = _check_fidelity(recipe.spec, fidelity)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lineage = Lineage.init(run_dir)
+        paths = RunPaths(run_dir)
+        lock = _take_lock(paths)
+        reporter.note(f"preparing data with the evaluator of recipe {recipe.spec.name!r}")
+        digest = snapshot_evaluator(recipe.evaluator_dir, paths.evaluator)
+        _prepare_data(recipe.spec, paths)
+        baseline_commit = lineage.commit_baseline(
+            recipe.source_dir,
+            "Baseline: the recipe's starting source",
+            _trailers(BASELINE_TRIAL_ID, None, "baseline", None, fidelity),
+        )
+        info = RunInfo(
+            run_id=run_dir.name,
+            recipe=recipe.spec,
+            recipe_dir=str(recipe.folder),
+            baseline_commit=baseline_commit,
+            evaluator_digest=digest,
+            agent=agent.name,
+            seed=seed,
+            created=utc_now(),
+            harness_version=__version__,
+        )
+        lineage.start(info)
+        run = cls(recipe, lineage, paths, info, sandbox, agent, reporter, fidelity, gpus, lock)
+        baseline = Trial(
+            id=BASELINE_TRIAL_ID,
+            run_id=info.run_id,
+            parent=None,
+            proposal=Proposal(hypothesis="Baseline: the recipe's starting source", diff="", agent="baseline"),
+            fidelity=fidelity,
+            seeds=recipe.spec.fidelities[fidelity].seeds,
+            commit=baseline_commit,
+        )
+        lineage.record_proposed(TrialRecord(trial=baseline))
+        return run
+
+    @classmethod
+    def resume(
+        cls,
+        recipe: LoadedRecipe,
+        run_dir: Path,
+        *,
+        agent: Agent,
+        sandbox: Sandbox,
+        reporter: Reporter,
+        fidelity: str | None = None,
+        gpus: tuple[int, ...] = (),
+    ) -> "Run":
+        lineage = Lineage.open(run_dir)
+        paths = RunPaths(run_dir)
+        lock = _take_lock(paths)
+        info = lineage.run_info()
+        fidelity = _check_fidelity(info.recipe, fidelity)
+        digest = snapshot_evaluator(recipe.evaluator_dir, paths.evaluator)
+        if digest != info.evaluator_digest:
+            raise RunError(
+                f"the evaluator of recipe {info.recipe.name!r} changed since the run started "
+                f"({info.evaluator_digest[:12]} -> {digest[:12]}); a run cannot change its evaluator"
+            )
+        if not paths.heldout_labels.is_dir():
+            _prepare_data(info.recipe, paths)
+        return cls(recipe, lineage, paths, info, sandbox, agent, reporter, fidelity, gpus, lock)
+
+    def close(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    # -- the loop -----------------------------------------------------------
+
+    def run(self, trials: int) -> None:
+        """Finish interrupted trials, then propose and run up to `trials` new ones."""
+        for record in self.lineage.records():
+            if record.outcome is None:
+                if record.trial.id != BASELINE_TRIAL_ID:
+                    self.reporter.note(f"{record.trial.id}: proposal recorded but never evaluated; running it now")
+                self._evaluate(record.trial)
+        baseline = self.lineage.record(BASELINE_TRIAL_ID).outcome
+        if baseline is None or baseline.label is not Label.keep:
+            label = baseline.label.value if baseline else "no outcome"
+            raise RunError(
+                f"the baseline trial failed ({label}): {baseline.explanation if baseline else ''}\n"
+                f"No trial can be judged against a broken baseline; see `harness show {self.paths.run_dir} t0000`."
+            )
+        for _ in range(trials):
+            trial = self._propose_and_record()
+            if trial is None:
+                self.reporter.note(f"agent {self.agent.name!r} has no more proposals")
+                break
+            if self.lineage.record(trial.id).outcome is None:
+                self._evaluate(trial)
+
+    def _propose_and_record(self) -> Trial | None:
+        records = self.lineage.records()
+        best = self.lineage.best() or BASELINE_TRIAL_ID
+        number = self.lineage.next_trial_number()
+        ctx = AgentContext(
+            spec=self.spec,
+            records=records,
+            best=best,
+            read_file=self._read_editable,
+            specialist=None,
+            seed=_derive_seed(self.info.seed, number),
+            trial_number=number,
+        )
+        proposal = self.agent.propose(ctx)
+        if proposal is None:
+            return None
+        tid = trial_id(number)
+        by_id = {r.trial.id: r for r in records}
+        parent_id = proposal.parent or best
+        proposal = proposal.model_copy(update={"parent": parent_id if parent_id in by_id else None})
+        fidelity = self.fidelity
+        seeds = self.spec.fidelities[fidelity].seeds
+
+        failure = None
+        if parent_id not in by_id:
+            failure = (Label.malformed_proposal, f"parent trial {parent_id!r} does not exist in this run")
+            parent_id = best
+        parent_commit = by_id[parent_id].trial.commit
+        tree = self.lineage.tree_of(parent_commit)
+        if failure is None and not proposal.hypothesis.strip():
+            failure = (Label.malformed_proposal, "the proposal has no hypothesis")
+        if failure is None:
+            modes = {path: mode for path, (mode, _blob) in self.lineage.files(parent_commit).items()}
+            legality = check_diff(proposal.diff, self.spec, modes)
+            if legality.label is not None:
+                failure = (legality.label, legality.reason)
+        if failure is None:
+            try:
+                tree = self.lineage.apply_diff(parent_commit, proposal.diff)
+            except ApplyError as exc:
+                failure = (Label.apply_failed, f"the diff does not apply to {parent_id}: {exc}")
+        if failure is None and tree == self.lineage.tree_of(parent_commit):
+            failure = (Label.malformed_proposal, "the diff changes nothing")
+
+        trailers = _trailers(tid, parent_id, proposal.agent, proposal.specialist, fidelity)
+        commit = self.lineage.commit_trial(tree, parent_commit, proposal.hypothesis or "(no hypothesis)", trailers)
+        if failure is None:
+            proposal = proposal.model_copy(update={"diff": self.lineage.diff(parent_commit, commit)})
+        trial = Trial(
+            id=tid,
+            run_id=self.info.run_id,
+            parent=parent_id,
+            proposal=proposal.model_copy(update={"parent": parent_id}),
+            fidelity=fidelity,
+            seeds=seeds,
+            commit=commit,
+        )
+        self.lineage.record_proposed(TrialRecord(trial=trial))
+        self.reporter.trial_started(trial)
+        if failure is not None:
+            now = utc_now()
+            outcome = Outcome(
+                label=failure[0],
+                explanation=failure[1],
+                evaluator_digest=self.info.evaluator_digest,
+                started=now,
+                finished=now,
+            )
+            self._record_outcome(trial, outcome)
+        return trial
+
+    def _evaluate(self, trial: Trial) -> None:
+        records = {r.trial.id: r for r in self.lineage.records()}
+        parent = records.get(trial.parent) if trial.parent else None
+        best_id = self.lineage.best()
+        best = records.get(best_id) if best_id else None
+        executor = TrialExecutor(
+            spec=self.spec,
+            lineage=self.lineage,
+            paths=self.paths,
+            sandbox=self.sandbox,
+            evaluator_digest=self.info.evaluator_digest,
+            baseline_commit=self.info.baseline_commit,
+            run_id=self.info.run_id,
+            gpus=self.gpus,
+        )
+        if trial.id == BASELINE_TRIAL_ID:
+            self.reporter.trial_started(trial)
+        last_error = ""
+        for attempt in range(1 + HARNESS_ERROR_RETRIES):
+            try:
+                outcome = executor.execute(trial, parent, best)
+                break
+            except (SandboxError, EvaluatorCodeError, OSError) as exc:
+                last_error = f"{type(exc).__name__}: {exc}"
+                self.reporter.note(f"{trial.id}: infrastructure error (attempt {attempt + 1}): {last_error}")
+        else:
+            now = utc_now()
+            outcome = Outcome(
+                label=Label.harness_error,
+                explanation=f"the harness failed {1 + HARNESS_ERROR_RETRIES} times running this trial "
+                f"(not the proposal's fault): {last_error}",
+                evaluator_digest=self.info.evaluator_digest,
+                started=now,
+                finished=now,
+            )
+        self._record_outcome(trial, outcome)
+
+    def _record_outcome(self, trial: Trial, outcome: Outcome) -> None:
+        record = TrialRecord(trial=trial, outcome=outcome)
+        self.lineage.record_outcome(record)
+        if outcome.label is Label.keep:
+            self.lineage.set_best(trial.id)
+        best_id = self.lineage.best() or BASELINE_TRIAL_ID
+        self.reporter.trial_finished(record, self.lineage.record(best_id))
+
+    def _read_editable(self, tid: str, path: str) -> str:
+        if not self.spec.is_editable(path):
+            raise PermissionError(f"{path} is not on the editable surface")
+        commit = self.lineage.record(tid).trial.commit
+        return self.lineage.read_file(commit, path).decode("utf-8", errors="replace")
+
+
+def _trailers(tid: str, parent: str | None, agent: str, specialist: str | None, fidelity: str) -> dict[str, str]:
+    return {
+        "Trial-Id": tid,
+        "Parent-Trial": parent or "none",
+        "Agent": agent,
+        "Specialist": specialist or "none",
+        "Fidelity": fidelity,
+    }
+
+
+def _derive_seed(run_seed: int, number: int) -> int:
+    digest = hashlib.sha256(f"{run_seed}:{number}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def _check_fidelity(spec: RecipeSpec, fidelity: str | None) -> str:
+    fidelity = fidelity or spec.default_fidelity
+    if fidelity not in spec.fidelities:
+        raise RunError(f"recipe {spec.name!r} has no fidelity {fidelity!r} (it has {sorted(spec.fidelities)})")
+    return fidelity
+
+
+def _prepare_data(spec: RecipeSpec, paths: RunPaths) -> None:
+    for folder in (paths.train_data, paths.heldout_inputs, paths.heldout_labels):
+        folder.mkdir(parents=True, exist_ok=True)
+    prepare = load_entry(paths.evaluator, spec.evaluator.prepare)
+    prepare(paths.train_data, paths.heldout_inputs, paths.heldout_labels)
+
+
+def _take_lock(paths: RunPaths) -> int:
+    paths.scratch.mkdir(parents=True, exist_ok=True)
+    fd = os.open(paths.scratch / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RunError(f"another harness process is running on {paths.run_dir} (lock held)") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()} {platform.node()}\n".encode())
+    return fd
+
+
+def default_run_id(recipe: str) -> str:
+    return f"{recipe}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"

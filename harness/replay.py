@@ -1,0 +1,116 @@
+"""`harness replay`: audit a run's lineage.
+
+`trajectories.verify` checks the lineage itself (ledger chain, refs, trial
+commits, diffs, protected files, record consistency, `best`). This module adds
+the checks that need the evaluator's rules: every keep / not_improved decision
+is re-derived from the recorded seed scores with the recipe's keep rule, and
+every outcome must name the evaluator the run started with.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from evaluators.decision import decide
+from harness.types import BASELINE_TRIAL_ID, Label, TrialRecord
+from trajectories.verify import VerifyReport, verify_lineage
+
+
+class ReplayTrial(BaseModel):
+    id: str
+    parent: str | None
+    agent: str
+    specialist: str | None
+    hypothesis: str
+    status: str | None
+    label: str | None
+    score: float | None
+    metrics: dict[str, float]
+
+
+class ReplayBest(BaseModel):
+    id: str | None
+    score: float | None
+
+
+class ReplayReport(BaseModel):
+    """The `replay --json` contract of DESIGN.md."""
+
+    run: str
+    recipe: str
+    verified: bool
+    problems: list[str]
+    best: ReplayBest
+    trials: list[ReplayTrial]
+
+
+def replay(run_dir: Path) -> ReplayReport:
+    report = verify_lineage(run_dir)
+    problems = list(report.problems)
+    if report.info is not None:
+        problems += decision_problems(report)
+    by_id = {r.trial.id: r for r in report.records}
+    best_record = by_id.get(report.best) if report.best else None
+    return ReplayReport(
+        run=str(run_dir),
+        recipe=report.info.recipe.name if report.info else "",
+        verified=not problems,
+        problems=problems,
+        best=ReplayBest(
+            id=report.best,
+            score=best_record.outcome.score if best_record and best_record.outcome else None,
+        ),
+        trials=[_trial_row(r) for r in report.records],
+    )
+
+
+def decision_problems(report: VerifyReport) -> list[str]:
+    """Re-derive each keep/discard decision from recorded seed scores."""
+    assert report.info is not None
+    metric = report.info.recipe.metric
+    problems: list[str] = []
+    by_id = {r.trial.id: r for r in report.records}
+    best: TrialRecord | None = None
+    for record in report.records:
+        outcome = record.outcome
+        if outcome is None:
+            continue
+        tid = record.trial.id
+        if outcome.evaluator_digest != report.info.evaluator_digest:
+            problems.append(f"{tid}: scored by evaluator {outcome.evaluator_digest[:12]!r}, "
+                            f"but the run's evaluator is {report.info.evaluator_digest[:12]!r}")
+        if tid != BASELINE_TRIAL_ID and outcome.label in (Label.keep, Label.not_improved):
+            parent = by_id.get(record.trial.parent or "")
+            decision = decide(metric, list(outcome.seed_scores), _scores(parent), _scores(best))
+            if decision.keep != (outcome.label is Label.keep):
+                problems.append(
+                    f"{tid}: recorded {outcome.label.value}, but the keep rule says "
+                    f"{'keep' if decision.keep else 'not_improved'} ({decision.reason})"
+                )
+        if outcome.label is Label.keep:
+            best = record
+    return problems
+
+
+def _scores(record: TrialRecord | None) -> list[float] | None:
+    if record is None or record.outcome is None or not record.outcome.seed_scores:
+        return None
+    return list(record.outcome.seed_scores)
+
+
+def _trial_row(record: TrialRecord) -> ReplayTrial:
+    outcome = record.outcome
+    proposal = record.trial.proposal
+    return ReplayTrial(
+        id=record.trial.id,
+        parent=record.trial.parent,
+        agent=proposal.agent,
+        specialist=proposal.specialist,
+        hypothesis=proposal.hypothesis,
+        status=outcome.status.value if outcome else None,
+        label=outcome.label.value if outcome else None,
+        score=outcome.score if outcome else None,
+        metrics=dict(outcome.metrics) if outcome else {},
+    )

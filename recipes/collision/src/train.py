@@ -1,0 +1,100 @@
+"""Train the collision classifier on the train split.
+
+Environment (set by the harness sandbox):
+  HARNESS_DATA           train split folder (read-only), see data.py
+  HARNESS_OUT            where the checkpoint goes (writable)
+  HARNESS_SEED           seed of this run (default 0)
+  HARNESS_EPOCH_SCALE    fidelity: multiplies EPOCHS (default 1)
+  HARNESS_DATA_FRACTION  fidelity: fraction of the train clips used (default 1)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import config
+from data import load_features, load_labels
+from model import build_model
+
+KNOBS = ["BACKBONE", "ENCODER", "HEAD", "LOSS", "LR", "EPOCHS", "BATCH_SIZE", "DROPOUT", "HIDDEN", "WEIGHT_DECAY"]
+
+
+def config_dict() -> dict:
+    return {name: getattr(config, name) for name in KNOBS}
+
+
+def loss_fn(logits: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
+    if kind == "bce":
+        return F.binary_cross_entropy_with_logits(logits, y)
+    if kind == "focal":  # down-weights easy clips (gamma 2, alpha 0.5 = no class reweighting)
+        bce = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
+        p_true = torch.exp(-bce)
+        return ((1 - p_true) ** 2 * bce).mean() * 2
+    raise ValueError(f"unknown loss {kind!r}")
+
+
+def main() -> None:
+    start = time.time()
+    torch.set_num_threads(2)  # the sandbox gives a phase 2 CPUs
+    data_dir = Path(os.environ["HARNESS_DATA"])
+    out_dir = Path(os.environ["HARNESS_OUT"])
+    seed = int(os.environ.get("HARNESS_SEED", "0"))
+    epoch_scale = float(os.environ.get("HARNESS_EPOCH_SCALE", "1"))
+    fraction = float(os.environ.get("HARNESS_DATA_FRACTION", "1"))
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+
+    cfg = config_dict()
+    x = load_features(data_dir, cfg["BACKBONE"])
+    y = load_labels(data_dir)
+    if fraction < 1:
+        keep = rng.permutation(len(y))[: max(64, int(len(y) * fraction))]
+        x, y = x[keep], y[keep]
+
+    # Standardise each feature dim with train statistics; infer.py reuses them.
+    mean = x.mean(axis=(0, 1))
+    std = x.std(axis=(0, 1)) + 1e-6
+    xt = torch.from_numpy((x - mean) / std)
+    yt = torch.from_numpy(y)
+
+    model = build_model(cfg, dim=x.shape[-1])
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg["LR"], weight_decay=cfg["WEIGHT_DECAY"])
+    epochs = max(1, round(cfg["EPOCHS"] * epoch_scale))
+    steps_per_epoch = math.ceil(len(yt) / cfg["BATCH_SIZE"])
+    total = epochs * steps_per_epoch
+    # Cosine decay to zero: stable final weights without tuning a schedule.
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
+
+    model.train()
+    for epoch in range(epochs):
+        perm = torch.randperm(len(yt))
+        running = 0.0
+        for i in range(0, len(yt), cfg["BATCH_SIZE"]):
+            idx = perm[i : i + cfg["BATCH_SIZE"]]
+            loss = loss_fn(model(xt[idx]), yt[idx], cfg["LOSS"])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            running += loss.item() * len(idx)
+        print(f"epoch {epoch + 1}/{epochs} loss {running / len(yt):.4f}", flush=True)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {"state_dict": model.state_dict(), "mean": torch.from_numpy(mean), "std": torch.from_numpy(std)},
+        out_dir / "model.pt",
+    )
+    (out_dir / "config.json").write_text(json.dumps({**cfg, "dim": int(x.shape[-1])}, indent=2) + "\n")
+    print(f"trained on {len(yt)} clips, {epochs} epochs, {time.time() - start:.1f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
