@@ -14,8 +14,9 @@ from rich.syntax import Syntax
 from harness import __version__
 from harness.recipe_loader import DEFAULT_RECIPE, RecipeError, available_recipes, load_recipe
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Logs and CI output are read in wide windows: do not wrap trial lines at 80 columns there.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
 
 # Errors that are the user's input or the environment, reported in one line, never as a traceback.
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (RecipeError,)
@@ -25,7 +26,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from harness.agents.base import AgentError
     from harness.evaluator_code import EvaluatorCodeError
     from harness.loop import RunError
-    from sandboxes.base import SandboxError
+    from sandboxes.errors import SandboxError
     from trajectories.lineage import LineageError
 
     return EXPECTED_ERRORS + (AgentError, EvaluatorCodeError, RunError, SandboxError, LineageError)

@@ -34,8 +34,9 @@ from harness.types import (
     TrialRecord,
     trial_id,
 )
-from sandboxes.base import Sandbox, SandboxError
-from trajectories.lineage import ApplyError, Lineage
+from sandboxes.base import Sandbox
+from sandboxes.errors import SandboxError
+from trajectories.lineage import ApplyError, Lineage, trial_trailers
 
 HARNESS_ERROR_RETRIES = 2
 """Infrastructure failures are retried this many times before `harness_error` is recorded."""
@@ -100,7 +101,7 @@ class Run:
         baseline_commit = lineage.commit_baseline(
             recipe.source_dir,
             "Baseline: the recipe's starting source",
-            _trailers(BASELINE_TRIAL_ID, None, "baseline", None, fidelity),
+            trial_trailers(BASELINE_TRIAL_ID, None, "baseline", None, fidelity),
         )
         info = RunInfo(
             run_id=run_dir.name,
@@ -226,9 +227,14 @@ class Run:
                 failure = (Label.apply_failed, f"the diff does not apply to {parent_id}: {exc}")
         if failure is None and tree == self.lineage.tree_of(parent_commit):
             failure = (Label.malformed_proposal, "the diff changes nothing")
+        if failure is None:
+            # Belt and braces: judge what git actually did, not only what the text said.
+            applied = check_diff(self.lineage.diff_trees(self.lineage.tree_of(parent_commit), tree), self.spec, modes)
+            if applied.label is not None:
+                failure = (Label.illegal_edit, f"as applied by git: {applied.reason}")
 
-        trailers = _trailers(tid, parent_id, proposal.agent, proposal.specialist, fidelity)
-        commit = self.lineage.commit_trial(tree, parent_commit, proposal.hypothesis or "(no hypothesis)", trailers)
+        trailers = trial_trailers(tid, parent_id, proposal.agent, proposal.specialist, fidelity)
+        commit = self.lineage.commit_trial(tree, parent_commit, proposal.hypothesis, trailers)
         if failure is None:
             proposal = proposal.model_copy(update={"diff": self.lineage.diff(parent_commit, commit)})
         trial = Trial(
@@ -304,16 +310,6 @@ class Run:
             raise PermissionError(f"{path} is not on the editable surface")
         commit = self.lineage.record(tid).trial.commit
         return self.lineage.read_file(commit, path).decode("utf-8", errors="replace")
-
-
-def _trailers(tid: str, parent: str | None, agent: str, specialist: str | None, fidelity: str) -> dict[str, str]:
-    return {
-        "Trial-Id": tid,
-        "Parent-Trial": parent or "none",
-        "Agent": agent,
-        "Specialist": specialist or "none",
-        "Fidelity": fidelity,
-    }
 
 
 def _derive_seed(run_seed: int, number: int) -> int:

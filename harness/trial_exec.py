@@ -180,10 +180,11 @@ class TrialExecutor:
             artifact_bytes=artifact_max,
             score_error=score_error,
             metrics_per_seed=metrics_per_seed,
+            seeds=list(trial.seeds[: len(metrics_per_seed)]),
             gates=gate_results,
             decision=decision,
         )
-        label, explanation = label_run(measurements, self.spec.budgets)
+        label, explanation = label_run(measurements, self.spec.budgets, self.spec.metric.name)
         return judge.finish(
             label,
             explanation,

@@ -9,6 +9,7 @@ validate is a problem, never something to guess about.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from enum import Enum
 from pathlib import PurePosixPath
 from typing import Annotated, Literal, Union
@@ -305,6 +306,7 @@ def matches_any(path: str, globs: list[str]) -> bool:
     return any(_glob_regex(g).fullmatch(norm) for g in globs)
 
 
+@lru_cache(maxsize=1024)
 def _glob_regex(glob: str) -> re.Pattern[str]:
     out = []
     i = 0

@@ -8,7 +8,7 @@ the evaluator reads the result and decides.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
 
 from pydantic import Field
 
@@ -83,6 +83,15 @@ class PhaseResult(Frozen):
     """Last ~40 lines (at most 4 KB) of the kept log."""
     image: str
     """What ran it: `local:<python version>` or a Docker image id."""
+
+
+def substitute_mounts(request: PhaseRequest, real_path: Callable[[str], str]) -> list[str]:
+    """argv with each `{target}` of a mount replaced by where the sandbox placed it."""
+    argv = list(request.command)
+    for mount in request.mounts:
+        placeholder = "{" + mount.target + "}"
+        argv = [arg.replace(placeholder, real_path(mount.target)) for arg in argv]
+    return argv
 
 
 @runtime_checkable

@@ -22,20 +22,21 @@ from harness.agents.knobs import (
     config_key,
     editable_knobs,
     full_assignment,
+    is_knob_value,
     knob_diff,
     knob_hypothesis,
     knobs_for,
+    known_configs,
     read_knobs,
     same_value,
     value_key,
 )
-from harness.agents.random_agent import known_configs
 from harness.types import BASELINE_TRIAL_ID, Direction, Knob, Proposal, Status
 
 N_STARTUP_TRIALS = 5
 """Observations below which TPE samples at random."""
 ASKS = 10
-"""Suggestions drawn before settling for a configuration that was already tried."""
+"""Suggestions drawn before settling for one equal to the parent's or already tried."""
 FIXED_PENALTY = {Direction.maximize: -1.0, Direction.minimize: 1.0}
 """Value of failed trials while no trial has a score."""
 
@@ -90,7 +91,7 @@ class BayesAgent:
             config: dict[str, Any] = dict(rec.trial.proposal.knobs)
             if not config and rec.trial.id == BASELINE_TRIAL_ID:
                 config = read_knobs(ctx.spec, ctx.reader(BASELINE_TRIAL_ID))
-            if not config or any(config.get(n) is None for n in names):
+            if not config or not all(is_knob_value(config.get(n)) for n in names):
                 continue
             failed = rec.outcome.status is Status.fail or rec.outcome.score is None
             raw.append((rec.trial.id, {n: config[n] for n in names}, None if failed else rec.outcome.score))
@@ -125,7 +126,10 @@ class BayesAgent:
         obs = self.observations(ctx, knobs)
         dists = self.distributions(knobs, [o.params for o in obs])
         sampler = optuna.samplers.TPESampler(
-            seed=ctx.seed % 2**32, n_startup_trials=self.n_startup_trials, multivariate=True
+            seed=ctx.seed % 2**32,
+            n_startup_trials=self.n_startup_trials,
+            multivariate=True,
+            constant_liar=False,
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -150,20 +154,25 @@ class BayesAgent:
         study, dists, obs = self.build_study(ctx, knobs)
         tried = known_configs(ctx)
 
-        first: dict[str, Any] | None = None
+        # Several draws from the same posterior (no constant liar, so pending asks do not
+        # push later draws away): the first that changes the parent and was not tried yet,
+        # else the first that changes the parent, else a random one-knob perturbation.
+        fallback: dict[str, Any] | None = None
         changes: dict[str, Any] | None = None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             for _ in range(ASKS):
                 params = study.ask(dists).params
                 diff = {n: params[n] for n in dists if not same_value(params[n], current[n])}
-                if first is None:
-                    first = diff
-                if diff and config_key(full_assignment(current, diff)) not in tried:
+                if not diff:
+                    continue
+                if fallback is None:
+                    fallback = diff
+                if config_key(full_assignment(current, diff)) not in tried:
                     changes = diff
                     break
         if changes is None:
-            changes = first or {}
+            changes = fallback or {}
         perturbed = False
         if not changes:
             changes = self._perturb(random.Random(ctx.seed), knobs, current)
@@ -171,7 +180,7 @@ class BayesAgent:
 
         n_failed = sum(o.failed for o in obs)
         how = (
-            "Random perturbation (TPE suggested the parent's settings)"
+            "Random perturbation (TPE kept suggesting the parent's settings)"
             if perturbed
             else f"TPE suggestion from {len(obs)} observed trials ({n_failed} failed)"
         )

@@ -15,8 +15,8 @@ import tokenize
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Union
 
-from harness.agents.base import AgentError
-from harness.types import Knob, RecipeSpec
+from harness.agents.base import AgentContext, AgentError
+from harness.types import BASELINE_TRIAL_ID, Knob, RecipeSpec
 
 KnobValue = Union[bool, int, float, str]
 ReadText = Callable[[str], str]
@@ -261,3 +261,11 @@ def full_assignment(
 def tried_configs(configs: Iterable[Mapping[str, object]]) -> set[frozenset]:
     """Keys of the non-empty configurations among `configs`."""
     return {config_key(c) for c in configs if c}
+
+
+def known_configs(ctx: AgentContext) -> set[frozenset]:
+    """Keys of the knob configurations the lineage already holds (the baseline's read from its files)."""
+    configs = [rec.trial.proposal.knobs for rec in ctx.records]
+    if ctx.spec.knobs and ctx.record(BASELINE_TRIAL_ID) is not None:
+        configs.append(full_assignment(read_knobs(ctx.spec, ctx.reader(BASELINE_TRIAL_ID)), {}))
+    return tried_configs(configs)

@@ -8,27 +8,18 @@ from harness.agents.base import AgentContext, AgentError
 from harness.agents.knobs import (
     config_key,
     editable_knobs,
+    known_configs,
     full_assignment,
     knob_diff,
     knob_hypothesis,
     knobs_for,
     read_knobs,
     same_value,
-    tried_configs,
 )
-from harness.types import BASELINE_TRIAL_ID, Proposal
+from harness.types import Proposal
 
 ATTEMPTS = 20
 """Draws tried before settling for a configuration that was already tried."""
-
-
-def known_configs(ctx: AgentContext) -> set[frozenset]:
-    """Keys of the knob configurations the lineage already holds (the baseline's read from its files)."""
-    configs = [rec.trial.proposal.knobs for rec in ctx.records]
-    if ctx.spec.knobs and any(rec.trial.id == BASELINE_TRIAL_ID for rec in ctx.records):
-        base = read_knobs(ctx.spec, ctx.reader(BASELINE_TRIAL_ID))
-        configs.append(full_assignment(base, {}))
-    return tried_configs(configs)
 
 
 class RandomAgent:

@@ -44,7 +44,7 @@ N_NUISANCE = 4
 BACKBONES = {
     "resnet18": dict(dim=32, vis=[1.0, 0.7, 0.5, 0.2, 0.0, 0.0], nuisance=1.4, noise=0.45),
     "clip_vitb16": dict(dim=48, vis=[1.0, 1.0, 0.8, 0.4, 0.15, 0.15], nuisance=1.0, noise=0.35),
-    "vjepa_l": dict(dim=64, vis=[1.0, 1.0, 1.0, 0.8, 1.0, 1.0], nuisance=0.6, noise=0.25),
+    "vjepa_l": dict(dim=64, vis=[1.0, 1.0, 1.0, 0.8, 0.6, 0.6], nuisance=0.7, noise=0.4),
 }
 
 
@@ -86,10 +86,10 @@ def sample_latents(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.nda
 
         if kind == "collision":
             prox[i] = _approach(t, t0, tc, far, 1.0, rng.uniform(1.8, 3.0))
-            hit = rng.uniform(0.5, 1.0)  # minor to severe impact
+            hit = rng.uniform(0.25, 1.0)  # minor to severe impact
             shake[i, tc] += hit
             shake[i, tc + 1 :] += hit * 0.4 * 0.5 ** (t[tc + 1 :] - tc)
-            speed[i, tc:] = speed[i, tc:] * rng.uniform(0.0, 0.25)  # abrupt stop
+            speed[i, tc:] = speed[i, tc:] * rng.uniform(0.0, 0.4)  # abrupt stop
             pothole = False
         elif kind == "near_miss":
             peak = rng.uniform(0.85, 1.0)
@@ -108,7 +108,7 @@ def sample_latents(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.nda
             stop = rng.uniform(0.7, 0.92)
             prox[i] = _approach(t, t0, tc, far, stop, rng.uniform(1.2, 2.0))
             speed[i, tc:] *= rng.uniform(0.0, 0.3)  # abrupt stop, no contact
-            shake[i, tc] += rng.uniform(0.1, 0.4)  # seat-belt jolt, weaker than a hit
+            shake[i, tc] += rng.uniform(0.1, 0.6)  # seat-belt jolt, weaker than a hit
         else:  # normal driving, an object drifting about
             prox[i] = np.clip(far + np.cumsum(rng.normal(0, 0.06, T)), 0, 0.8)
             lateral[i] += rng.uniform(-0.5, 0.5)

@@ -11,7 +11,7 @@ HEAD = "linear"  # classifier head: linear | mlp
 LOSS = "bce"  # bce | focal
 
 # Hyperparameter axis.
-LR = 0.001
+LR = 0.003
 EPOCHS = 8
 BATCH_SIZE = 64
 DROPOUT = 0.1

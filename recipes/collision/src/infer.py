@@ -14,7 +14,7 @@ from model import build_model
 
 def predict(out_dir: Path, inputs_dir: Path) -> np.ndarray:
     """Probabilities (clips,) in the row order of the clips in `inputs_dir`."""
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # see train.py
     cfg = json.loads((Path(out_dir) / "config.json").read_text())
     ckpt = torch.load(Path(out_dir) / "model.pt", weights_only=True)
     model = build_model(cfg, dim=cfg["dim"])

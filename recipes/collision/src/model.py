@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -85,3 +86,15 @@ def build_model(cfg: dict, dim: int) -> CollisionModel:
     if cfg["ENCODER"] not in ENCODERS:
         raise ValueError(f"unknown encoder {cfg['ENCODER']!r}")
     return CollisionModel(dim, cfg["ENCODER"], cfg["HEAD"], cfg["HIDDEN"], cfg["DROPOUT"])
+
+
+def loss_fn(logits: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
+    """Training objective selected by the LOSS knob."""
+    if kind == "bce":
+        return F.binary_cross_entropy_with_logits(logits, y)
+    if kind == "focal":  # gamma 2 down-weights easy clips; no class reweighting
+        bce = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
+        p_true = torch.exp(-bce)
+        # x2 keeps the gradient scale near BCE's so the same LR choices apply
+        return 2 * ((1 - p_true) ** 2 * bce).mean()
+    raise ValueError(f"unknown loss {kind!r}")

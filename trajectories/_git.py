@@ -1,0 +1,378 @@
+"""Small, fast access to one git repository: plumbing subprocesses plus loose-object writes.
+
+Objects (blobs, trees, commits) are written directly as loose objects from Python
+(format `<type> <size>\\0<content>`, zlib-compressed, named by their SHA-1), which
+is what `git hash-object -w` / `mktree` / `commit-tree` do, without a process per
+object. Everything that needs git's own logic (ref updates with compare-and-swap,
+`apply`, `diff-tree`, reading packed objects) goes through the `git` binary with a
+controlled environment: no system or global config, no inherited GIT_* variables,
+a fixed identity, the C locale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import tempfile
+import time
+import weakref
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+IDENTITY_NAME = "harness"
+IDENTITY_EMAIL = "harness@localhost"
+ZERO_SHA = "0" * 40
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+TRAILER_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+
+MODE_FILE = "100644"
+MODE_EXEC = "100755"
+MODE_TREE = "40000"
+MODE_LINK = "120000"
+MODE_GITLINK = "160000"
+
+
+class GitError(Exception):
+    """A git command failed; carries git's stderr."""
+
+    def __init__(self, args: list[str], returncode: int, stderr: str) -> None:
+        self.args_ = args
+        self.returncode = returncode
+        self.stderr = stderr
+        super().__init__(f"git {' '.join(args)} failed ({returncode}): {stderr.strip()}")
+
+
+def git_env(git_dir: Path | None, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for git: inherited minus GIT_*, fixed identity, no outside config."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(
+        {
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_AUTHOR_NAME": IDENTITY_NAME,
+            "GIT_AUTHOR_EMAIL": IDENTITY_EMAIL,
+            "GIT_COMMITTER_NAME": IDENTITY_NAME,
+            "GIT_COMMITTER_EMAIL": IDENTITY_EMAIL,
+            "GIT_TERMINAL_PROMPT": "0",
+            "LC_ALL": "C",
+            "LANG": "C",
+            # No hooks (update-ref runs the reference-transaction hook when one exists).
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": "core.hooksPath",
+            "GIT_CONFIG_VALUE_0": os.devnull,
+        }
+    )
+    if git_dir is not None:
+        env["GIT_DIR"] = str(git_dir)
+    if extra:
+        env.update(extra)
+    return env
+
+
+# ---------------------------------------------------------------------------
+# Object encoding
+# ---------------------------------------------------------------------------
+
+
+def _tree_sort_key(entry: tuple[str, str, str]) -> bytes:
+    mode, name, _ = entry
+    raw = name.encode("utf-8", "surrogateescape")
+    return raw + b"/" if mode == MODE_TREE else raw
+
+
+def encode_tree(entries: list[tuple[str, str, str]]) -> bytes:
+    """Tree object content from (mode, name, sha) entries, in git's order."""
+    out = bytearray()
+    for mode, name, sha in sorted(entries, key=_tree_sort_key):
+        if not name or "/" in name or "\0" in name:
+            raise ValueError(f"bad tree entry name {name!r}")
+        out += mode.encode() + b" " + name.encode("utf-8", "surrogateescape") + b"\0"
+        out += bytes.fromhex(sha)
+    return bytes(out)
+
+
+def decode_tree(data: bytes) -> list[tuple[str, str, str]]:
+    """(mode, name, sha) entries of a tree object's content."""
+    entries = []
+    i = 0
+    while i < len(data):
+        sp = data.index(b" ", i)
+        nul = data.index(b"\0", sp)
+        mode = data[i:sp].decode()
+        name = data[sp + 1 : nul].decode("utf-8", "surrogateescape")
+        sha = data[nul + 1 : nul + 21].hex()
+        entries.append((mode, name, sha))
+        i = nul + 21
+    return entries
+
+
+@dataclass(frozen=True)
+class CommitObject:
+    tree: str
+    parents: tuple[str, ...]
+    author: str
+    committer: str
+    message: str
+    """Decoded message (UTF-8; invalid bytes replaced)."""
+
+
+def decode_commit(data: bytes) -> CommitObject:
+    head, sep, body = data.partition(b"\n\n")
+    tree = ""
+    parents: list[str] = []
+    author = committer = ""
+    for line in head.split(b"\n"):
+        key, _, value = line.partition(b" ")
+        if key == b"tree":
+            tree = value.decode("ascii", "replace")
+        elif key == b"parent":
+            parents.append(value.decode("ascii", "replace"))
+        elif key == b"author":
+            author = value.decode("utf-8", "replace")
+        elif key == b"committer":
+            committer = value.decode("utf-8", "replace")
+    return CommitObject(tree, tuple(parents), author, committer, decode_message(body))
+
+
+def encode_message(message: str) -> bytes:
+    if "\0" in message:
+        raise ValueError("a commit message may not contain NUL")
+    return message.encode("utf-8", "surrogatepass")
+
+
+def decode_message(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "replace")
+
+
+def format_message(subject: str, trailers: dict[str, str]) -> str:
+    """`subject`, a blank line, then one `Key: value` line per trailer."""
+    lines = []
+    for key, value in trailers.items():
+        if not TRAILER_KEY_RE.match(key):
+            raise ValueError(f"bad trailer key {key!r}")
+        value = str(value)
+        if "\n" in value or "\r" in value or value != value.strip():
+            raise ValueError(f"trailer {key} has a bad value {value!r}")
+        lines.append(f"{key}: {value}\n")
+    return subject + "\n\n" + "".join(lines)
+
+
+def parse_message(message: str) -> tuple[str, dict[str, str] | None]:
+    """Split a message written by `format_message` into (subject, trailers).
+
+    Trailers are the last paragraph; None when that paragraph is not made of
+    `Key: value` lines (or a key repeats).
+    """
+    cut = message.rfind("\n\n")
+    if cut < 0:
+        return message, None
+    subject, block = message[:cut], message[cut + 2 :]
+    trailers: dict[str, str] = {}
+    if not block.endswith("\n"):
+        return subject, None
+    for line in block[:-1].split("\n"):
+        key, sep, value = line.partition(": ")
+        if not sep or not TRAILER_KEY_RE.match(key) or key in trailers:
+            return subject, None
+        trailers[key] = value
+    return subject, trailers
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        try:
+            if stream is not None:
+                stream.close()
+        except OSError:
+            pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# ---------------------------------------------------------------------------
+# Repository access
+# ---------------------------------------------------------------------------
+
+
+class Git:
+    """One repository (its `.git` folder), with the working tree root as cwd."""
+
+    def __init__(self, git_dir: Path, cwd: Path) -> None:
+        # Absolute: git runs with `cwd` and would read a relative GIT_DIR from there.
+        git_dir = Path(git_dir).resolve()
+        self.git_dir = git_dir
+        self.cwd = Path(cwd).resolve()
+        self.objects = git_dir / "objects"
+        self.env = git_env(git_dir)
+        self._updater: subprocess.Popen[bytes] | None = None
+        weakref.finalize(self, Git._finalize, self.__dict__)
+
+    @staticmethod
+    def _finalize(state: dict) -> None:
+        proc = state.get("_updater")
+        if proc is not None:
+            _stop(proc)
+
+    # -- processes ---------------------------------------------------------
+
+    def run(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        env: dict[str, str] | None = None,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[bytes]:
+        proc = subprocess.run(
+            ["git", *args],
+            input=input,
+            cwd=self.cwd,
+            env={**self.env, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        if check and proc.returncode != 0:
+            raise GitError(list(args), proc.returncode, proc.stderr.decode("utf-8", "replace"))
+        return proc
+
+    def text(self, *args: str, input: bytes | None = None, env: dict[str, str] | None = None) -> str:
+        return self.run(*args, input=input, env=env).stdout.decode("utf-8", "surrogateescape")
+
+    # -- refs --------------------------------------------------------------
+
+    def refs(self, prefix: str = "refs/") -> dict[str, str]:
+        out = self.text("for-each-ref", "--format=%(objectname) %(refname)", prefix)
+        refs = {}
+        for line in out.splitlines():
+            sha, _, name = line.partition(" ")
+            refs[name] = sha
+        return refs
+
+    def ref(self, name: str) -> str | None:
+        proc = self.run("rev-parse", "--verify", "--quiet", f"{name}^{{commit}}", check=False)
+        if proc.returncode != 0:
+            return None
+        return proc.stdout.decode().strip()
+
+    def update_refs(self, updates: list[tuple[str, str, str | None]]) -> None:
+        """Atomically apply (ref, new, expected old) updates; old ZERO_SHA = must not exist,
+        None = no check. Raises GitError when any check fails (nothing changes then).
+
+        One `git update-ref --stdin` transaction (`start`/`prepare`/`commit`) on a
+        long-lived process, so a ref move costs a pipe round trip, not a process."""
+        body = ""
+        for ref, new, old in updates:
+            for value in (ref, new, old or ""):
+                if any(c in value for c in " \n\0"):
+                    raise ValueError(f"bad ref update value {value!r}")
+            body += f"update {ref} {new}" + (f" {old}" if old is not None else "") + "\n"
+        proc = self._updater
+        if proc is None or proc.poll() is not None:
+            proc = self._updater = subprocess.Popen(
+                ["git", "update-ref", "--stdin"],
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        replies = []
+        try:
+            proc.stdin.write(f"start\n{body}prepare\ncommit\n".encode())
+            proc.stdin.flush()
+            for _ in range(3):
+                replies.append(proc.stdout.readline())
+        except (BrokenPipeError, OSError):
+            pass
+        if replies == [b"start: ok\n", b"prepare: ok\n", b"commit: ok\n"]:
+            return
+        # git dies on a failed transaction (and rolls it back): report its error, restart next time.
+        self._updater = None
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+        stderr = proc.stderr.read().decode("utf-8", "replace")
+        code = proc.wait()
+        raise GitError(["update-ref", "--stdin"], code, stderr or f"unexpected replies {replies!r}")
+
+    def close(self) -> None:
+        """Stop the long-lived update-ref process, if any."""
+        proc, self._updater = self._updater, None
+        if proc is not None:
+            _stop(proc)
+
+    def delete_ref(self, name: str) -> None:
+        self.run("update-ref", "-d", name)
+
+    # -- object writes -----------------------------------------------------
+
+    def write_object(self, kind: str, content: bytes) -> str:
+        data = f"{kind} {len(content)}\0".encode() + content
+        sha = hashlib.sha1(data).hexdigest()
+        folder = self.objects / sha[:2]
+        path = folder / sha[2:]
+        if path.exists():
+            return sha
+        folder.mkdir(exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="tmp_obj_", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(zlib.compress(data))
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        return sha
+
+    def write_blob(self, content: bytes) -> str:
+        return self.write_object("blob", content)
+
+    def write_tree(self, entries: list[tuple[str, str, str]]) -> str:
+        return self.write_object("tree", encode_tree(entries))
+
+    def write_commit(self, tree: str, parents: list[str], message: str) -> str:
+        stamp = f"{int(time.time())} +0000"
+        ident = f"{IDENTITY_NAME} <{IDENTITY_EMAIL}> {stamp}"
+        head = f"tree {tree}\n" + "".join(f"parent {p}\n" for p in parents)
+        head += f"author {ident}\ncommitter {ident}\n\n"
+        return self.write_object("commit", head.encode() + encode_message(message))
+
+    # -- object reads ------------------------------------------------------
+
+    def cat_batch(self, shas: list[str]) -> dict[str, tuple[str, bytes] | None]:
+        """Read many objects with one `git cat-file --batch`; None for a missing one."""
+        result: dict[str, tuple[str, bytes] | None] = {}
+        unique = list(dict.fromkeys(shas))
+        if not unique:
+            return result
+        out = self.run("cat-file", "--batch", input="".join(s + "\n" for s in unique).encode()).stdout
+        pos = 0
+        for sha in unique:
+            nl = out.index(b"\n", pos)
+            header = out[pos:nl].decode("utf-8", "replace").split(" ")
+            pos = nl + 1
+            if len(header) == 3 and header[1] in ("blob", "tree", "commit", "tag"):
+                size = int(header[2])
+                result[sha] = (header[1], out[pos : pos + size])
+                pos += size + 1
+            else:  # "<sha> missing" / "ambiguous"
+                result[sha] = None
+        return result
+
+    def read_object(self, sha: str) -> tuple[str, bytes] | None:
+        return self.cat_batch([sha])[sha]

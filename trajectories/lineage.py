@@ -1,0 +1,688 @@
+"""The lineage store: a run directory that is a git repository.
+
+Layout (see DESIGN.md, "Lineage layout"):
+
+- `refs/trials/<id>`: one commit per trial, the code after its diff; its parent
+  commit is the parent trial's commit; the baseline `t0000` is a root commit.
+  Message: the hypothesis, a blank line, then `Trial-Id`, `Parent-Trial`, `Agent`,
+  `Specialist`, `Fidelity` trailers (see `trial_trailers`).
+- `refs/heads/ledger`: an append-only linear chain, one commit per event (`start`,
+  `proposed`, `outcome`). Its tree holds `run.json` and every trial record at
+  `trials/<number // 100 as 4 digits>/<id>.json`. Each commit carries `Event`,
+  `Trial-Id` and `Trial-Commit` trailers naming the trial commit it describes.
+- `refs/heads/best`: the best kept trial's commit (HEAD points at it).
+
+Nothing is checked out; scratch data of the run lives in `<run>/.harness/`
+(excluded through `.git/info/exclude`). Every ref move is a compare-and-swap
+through `git update-ref --stdin`, after all objects it needs are written, so a
+crash leaves either the old or the new state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.types import (
+    BASELINE_TRIAL_ID,
+    Label,
+    RunInfo,
+    TrialRecord,
+    trial_id,
+    trial_number,
+)
+
+from ._git import (
+    MODE_EXEC,
+    MODE_FILE,
+    MODE_TREE,
+    SHA_RE,
+    ZERO_SHA,
+    CommitObject,
+    Git,
+    GitError,
+    decode_commit,
+    format_message,
+    git_env,
+    parse_message,
+)
+
+LEDGER_REF = "refs/heads/ledger"
+BEST_REF = "refs/heads/best"
+TRIAL_REF_PREFIX = "refs/trials/"
+RUN_FILE = "run.json"
+TRIALS_DIR = "trials"
+SCRATCH_DIR = ".harness"
+LINEAGE_CONFIG_KEY = "harness.lineage"
+
+TRIAL_TRAILER_KEYS = ("Trial-Id", "Parent-Trial", "Agent", "Specialist", "Fidelity")
+NONE_VALUE = "none"
+"""Trailer value written for a missing parent trial or specialist."""
+
+DIFF_ARGS = (
+    "-r",
+    "-p",
+    "-U3",
+    "--no-color",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--no-renames",
+    "--full-index",
+    "--binary",
+    "--diff-algorithm=myers",
+    "--indent-heuristic",
+    "--src-prefix=a/",
+    "--dst-prefix=b/",
+)
+"""`git diff-tree` options of the canonical diff (`Lineage.diff`). `--full-index`
+keeps the `index` lines independent of the repository's size (abbreviated ids
+grow as objects accumulate); `--binary` keeps every diff appliable."""
+
+
+class LineageError(Exception):
+    """The lineage refuses an operation, or a folder is not a (valid) lineage."""
+
+
+class ApplyError(Exception):
+    """A diff does not apply to its parent's tree; the message is git's error text."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+# ---------------------------------------------------------------------------
+# Helpers shared with verify
+# ---------------------------------------------------------------------------
+
+
+def shard_of(tid: str) -> str:
+    return f"{trial_number(tid) // 100:04d}"
+
+
+def record_path(tid: str) -> str:
+    """Path of a trial's record in the ledger tree: `trials/0001/t0123.json`."""
+    return f"{TRIALS_DIR}/{shard_of(tid)}/{tid}.json"
+
+
+def dump_json(model) -> bytes:  # noqa: ANN001 - any pydantic model
+    """Stable bytes: `model_dump(mode="json")`, sorted keys, indent 1, trailing newline.
+
+    Refuses non-finite floats (they would not survive a round trip)."""
+    data = model.model_dump(mode="json")
+    try:
+        text = json.dumps(data, sort_keys=True, indent=1, ensure_ascii=True, allow_nan=False)
+    except ValueError as exc:
+        raise LineageError(f"cannot store {type(model).__name__}: {exc} (NaN or infinity)") from exc
+    return (text + "\n").encode("ascii")
+
+
+def trial_trailers(
+    trial_id: str, parent: str | None, agent: str, specialist: str | None, fidelity: str
+) -> dict[str, str]:
+    """The trailers of a trial commit (pass them to `commit_trial` / `commit_baseline`).
+
+    A missing parent or specialist is written as `none`."""
+    return {
+        "Trial-Id": trial_id,
+        "Parent-Trial": parent if parent is not None else NONE_VALUE,
+        "Agent": agent,
+        "Specialist": specialist if specialist is not None else NONE_VALUE,
+        "Fidelity": fidelity,
+    }
+
+
+def record_trailers(record: TrialRecord) -> dict[str, str]:
+    """The trailers a record's trial commit must carry."""
+    t = record.trial
+    return trial_trailers(t.id, t.parent, t.proposal.agent, t.proposal.specialist, t.fidelity)
+
+
+def trial_commit_problems(
+    record: TrialRecord, commit: CommitObject | None, parent_commit: str | None
+) -> list[str]:
+    """Why a trial commit does not match its record (empty when it does).
+
+    `parent_commit` is the parent trial's commit (None for the baseline)."""
+    t = record.trial
+    if commit is None:
+        return [f"trial commit {t.commit} is missing"]
+    problems = []
+    expected_parents = () if parent_commit is None else (parent_commit,)
+    if commit.parents != expected_parents:
+        want = "no parent" if parent_commit is None else f"parent {parent_commit} ({t.parent})"
+        have = ", ".join(commit.parents) or "none"
+        problems.append(f"trial commit {t.commit} has parents [{have}] but should have {want}")
+    hypothesis, trailers = parse_message(commit.message)
+    if trailers is None:
+        problems.append(f"trial commit {t.commit} carries no trailer block")
+    else:
+        for key, want in record_trailers(record).items():
+            have = trailers.get(key)
+            if have != want:
+                problems.append(
+                    f"trial commit trailer {key} is {have!r} but the record says {want!r}"
+                )
+    if hypothesis != t.proposal.hypothesis:
+        problems.append("trial commit message hypothesis differs from the record's hypothesis")
+    return problems
+
+
+# ---------------------------------------------------------------------------
+# The store
+# ---------------------------------------------------------------------------
+
+
+class Lineage:
+    """A run's lineage: trial commits, the ledger of records, the best ref.
+
+    Keeps an in-memory cache of the ledger (records, tree entries), so writes
+    cost a few small object writes and one `git update-ref` and never scan the
+    history. One writer per run at a time; a concurrent writer makes the
+    compare-and-swap fail with `LineageError` (call `refresh()` to reload).
+    """
+
+    def __init__(self, run_dir: Path) -> None:  # use init() / open()
+        self.run_dir = Path(run_dir)
+        self.git = Git(self.run_dir / ".git", self.run_dir)
+        self.scratch = self.run_dir / SCRATCH_DIR
+        self._lock = threading.RLock()
+        """Serialises ledger and ref writes of this handle (threads may share it)."""
+        self._reset()
+
+    def _reset(self) -> None:
+        self._info: RunInfo | None = None
+        self._records: dict[str, TrialRecord] = {}
+        self._by_commit: dict[str, str] = {}
+        self._ledger_head: str | None = None
+        self._run_blob: str | None = None
+        self._shards: dict[str, dict[str, str]] = {}
+        self._shard_trees: dict[str, str] = {}
+        self._best_commit: str | None = None
+        self._commits: dict[str, CommitObject] = {}
+        self._trees: set[str] = set()
+        """Trees known to exist (written or checked)."""
+
+    # -- creation ----------------------------------------------------------
+
+    @classmethod
+    def init(cls, run_dir: Path) -> "Lineage":
+        """Create an empty lineage in `run_dir` (created when missing)."""
+        run_dir = Path(run_dir)
+        if (run_dir / ".git").exists():
+            if _is_lineage(run_dir):
+                raise LineageError(f"{run_dir} already holds a lineage")
+            raise LineageError(f"{run_dir} already holds a git repository")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            proc = subprocess.run(
+                ["git", "init", "-q", str(run_dir)],
+                env=git_env(None),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            if proc.returncode != 0:
+                raise LineageError(f"git init failed: {proc.stderr.decode(errors='replace').strip()}")
+            lineage = cls(run_dir)
+            lineage.git.run("symbolic-ref", "HEAD", BEST_REF)
+            lineage.git.run("config", LINEAGE_CONFIG_KEY, "1")
+            lineage.git.run("config", "core.logAllRefUpdates", "true")
+        except GitError as exc:
+            raise LineageError(f"cannot create a lineage in {run_dir}: {exc}") from exc
+        exclude = run_dir / ".git" / "info" / "exclude"
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        with exclude.open("a") as fh:
+            fh.write(f"/{SCRATCH_DIR}/\n")
+        (run_dir / SCRATCH_DIR / "tmp").mkdir(parents=True, exist_ok=True)
+        return lineage
+
+    @classmethod
+    def open(cls, run_dir: Path) -> "Lineage":
+        """Open an existing lineage and load its ledger into memory."""
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise LineageError(f"{run_dir} is not a run: no such folder")
+        if not (run_dir / ".git").is_dir():
+            raise LineageError(f"{run_dir} is not a run: it holds no lineage (no .git folder)")
+        if not _is_lineage(run_dir):
+            raise LineageError(f"{run_dir} is not a run: its git repository is not a harness lineage")
+        lineage = cls(run_dir)
+        lineage._load()
+        return lineage
+
+    def refresh(self) -> None:
+        """Reload everything from git (after another process wrote to the run)."""
+        with self._lock:
+            self._reset()
+            self._load()
+
+    def _load(self) -> None:
+        try:
+            head = self.git.ref(LEDGER_REF)
+            self._best_commit = self.git.ref(BEST_REF)
+            if head is None:
+                return
+            self._ledger_head = head
+            out = self.git.run("ls-tree", "-r", "-t", "-z", "--full-tree", head).stdout
+        except GitError as exc:
+            raise LineageError(f"cannot read the lineage in {self.run_dir}: {exc}") from exc
+        record_blobs: dict[str, str] = {}
+        for item in out.split(b"\0"):
+            if not item:
+                continue
+            meta, _, path = item.decode("utf-8", "surrogateescape").partition("\t")
+            mode, kind, sha = meta.split(" ")
+            parts = path.split("/")
+            if kind == "tree":
+                if path == TRIALS_DIR:
+                    continue
+                if len(parts) == 2 and parts[0] == TRIALS_DIR:
+                    self._shard_trees[parts[1]] = sha
+                    continue
+                raise LineageError(f"unexpected folder {path!r} in the ledger")
+            if path == RUN_FILE:
+                self._run_blob = sha
+                continue
+            if len(parts) != 3 or parts[0] != TRIALS_DIR or not parts[2].endswith(".json"):
+                raise LineageError(f"unexpected file {path!r} in the ledger")
+            tid = parts[2][: -len(".json")]
+            if mode != MODE_FILE or record_path(tid) != path:
+                raise LineageError(f"unexpected file {path!r} in the ledger")
+            self._shards.setdefault(parts[1], {})[parts[2]] = sha
+            record_blobs[tid] = sha
+        if self._run_blob is None:
+            raise LineageError(f"the ledger of {self.run_dir} has no {RUN_FILE}")
+        blobs = self.git.cat_batch([self._run_blob, *record_blobs.values()])
+        try:
+            self._info = RunInfo.model_validate_json(_blob(blobs, self._run_blob))
+            for tid, sha in record_blobs.items():
+                record = TrialRecord.model_validate_json(_blob(blobs, sha))
+                if record.trial.id != tid:
+                    raise LineageError(f"{record_path(tid)} holds trial {record.trial.id}")
+                self._records[tid] = record
+                self._by_commit[record.trial.commit] = tid
+        except ValueError as exc:
+            raise LineageError(f"the ledger of {self.run_dir} holds an invalid record: {exc}") from exc
+
+    # -- code commits --------------------------------------------------------
+
+    def commit_baseline(self, source_dir: Path, message: str, trailers: dict[str, str]) -> str:
+        """Snapshot `source_dir` (regular files, exec bit kept; no `.git`, `__pycache__`,
+        symlinks or other special files) as a root commit; returns its sha."""
+        source_dir = Path(source_dir)
+        if not source_dir.is_dir():
+            raise LineageError(f"baseline source {source_dir} is not a folder")
+        tree = self._snapshot(source_dir) or self.git.write_tree([])
+        self._trees.add(tree)
+        return self._commit(tree, [], message, trailers)
+
+    def _snapshot(self, folder: Path) -> str | None:
+        entries = []
+        with os.scandir(folder) as it:
+            for entry in it:
+                if entry.name in (".git", "__pycache__"):
+                    continue
+                if entry.is_symlink():
+                    continue
+                if entry.is_dir():
+                    sub = self._snapshot(Path(entry.path))
+                    if sub is not None:
+                        entries.append((MODE_TREE, entry.name, sub))
+                elif entry.is_file():
+                    mode = MODE_EXEC if entry.stat().st_mode & 0o100 else MODE_FILE
+                    blob = self.git.write_blob(Path(entry.path).read_bytes())
+                    entries.append((mode, entry.name, blob))
+        if not entries:
+            return None
+        return self.git.write_tree(entries)
+
+    def apply_diff(self, parent_commit: str, diff: str) -> str:
+        """Apply a unified diff to the parent's tree (no work tree); returns the new tree sha."""
+        tree = self.tree_of(parent_commit)
+        try:
+            data = diff.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError as exc:
+            raise ApplyError(f"diff is not encodable as UTF-8: {exc}") from exc
+        if data and not data.endswith(b"\n"):
+            data += b"\n"  # a missing final newline would read as a corrupt last line
+        tmp = self.scratch / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        index = tmp / f"index-{os.getpid()}-{uuid.uuid4().hex}"
+        env = {"GIT_INDEX_FILE": str(index)}
+        try:
+            self.git.run("read-tree", tree, env=env)
+            proc = self.git.run(
+                "apply", "--cached", "--whitespace=nowarn", "-p1", "-", input=data, env=env, check=False
+            )
+            if proc.returncode != 0:
+                raise ApplyError(proc.stderr.decode("utf-8", "replace").strip() or "git apply failed")
+            new_tree = self.git.text("write-tree", env=env).strip()
+            self._trees.add(new_tree)
+            return new_tree
+        except GitError as exc:
+            raise LineageError(str(exc)) from exc
+        finally:
+            for path in (index, index.with_name(index.name + ".lock")):
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    pass
+
+    def commit_trial(
+        self, tree: str, parent_commit: str, message: str, trailers: dict[str, str]
+    ) -> str:
+        """Write a trial commit (hypothesis + trailers) on `parent_commit`; moves no ref."""
+        if self._commit_object(parent_commit) is None:
+            raise LineageError(f"parent commit {parent_commit} does not exist")
+        if tree not in self._trees:
+            obj = self.git.read_object(tree) if SHA_RE.match(tree or "") else None
+            if obj is None or obj[0] != "tree":
+                raise LineageError(f"tree {tree} does not exist")
+            self._trees.add(tree)
+        return self._commit(tree, [parent_commit], message, trailers)
+
+    def _commit(self, tree: str, parents: list[str], message: str, trailers: dict[str, str]) -> str:
+        try:
+            text = format_message(message, trailers)
+            sha = self.git.write_commit(tree, parents, text)
+        except ValueError as exc:
+            raise LineageError(str(exc)) from exc
+        self._commits[sha] = CommitObject(tree, tuple(parents), "", "", text)
+        self._trees.add(tree)
+        return sha
+
+    def _commit_object(self, commit: str) -> CommitObject | None:
+        if commit in self._commits:
+            return self._commits[commit]
+        if not commit or any(c in commit for c in " \n\0"):
+            return None
+        obj = self.git.read_object(commit)  # also a ref name (not cached: refs move)
+        if obj is None or obj[0] != "commit":
+            return None
+        parsed = decode_commit(obj[1])
+        if SHA_RE.match(commit):
+            self._commits[commit] = parsed
+        self._trees.add(parsed.tree)
+        return parsed
+
+    def tree_of(self, commit: str) -> str:
+        obj = self._commit_object(commit)
+        if obj is None:
+            raise LineageError(f"commit {commit} does not exist")
+        return obj.tree
+
+    def diff(self, parent_commit: str, commit: str) -> str:
+        """The canonical unified diff from `parent_commit` to `commit` (see DIFF_ARGS)."""
+        return self.diff_trees(self.tree_of(parent_commit), self.tree_of(commit))
+
+    def diff_trees(self, tree_a: str, tree_b: str) -> str:
+        """The canonical unified diff between two tree objects."""
+        return self.git.text("diff-tree", *DIFF_ARGS, tree_a, tree_b)
+
+    # -- ledger --------------------------------------------------------------
+
+    def start(self, info: RunInfo) -> str:
+        """First ledger commit (`Event: start`), holding `run.json`."""
+        with self._lock:
+            if self._ledger_head is not None or self.git.ref(LEDGER_REF) is not None:
+                raise LineageError("the run has already started (the ledger exists)")
+            base = self._commit_object(info.baseline_commit)
+            if base is None:
+                raise LineageError(f"baseline commit {info.baseline_commit} does not exist")
+            if base.parents:
+                raise LineageError(f"baseline commit {info.baseline_commit} is not a root commit")
+            run_blob = self.git.write_blob(dump_json(info))
+            tree = self.git.write_tree([(MODE_FILE, RUN_FILE, run_blob)])
+            trailers = {"Event": "start", "Run-Id": info.run_id, "Baseline-Commit": info.baseline_commit}
+            commit = self._ledger_commit(tree, f"start {info.run_id}", trailers, [])
+            self._info = info
+            self._run_blob = run_blob
+            return commit
+
+    def record_proposed(self, record: TrialRecord) -> str:
+        """Append an `Event: proposed` ledger commit adding the record; create `refs/trials/<id>`."""
+        with self._lock:
+            info = self._require_started()
+            t = record.trial
+            if t.id in self._records:
+                raise LineageError(f"{t.id}: trial already in the ledger")
+            if record.outcome is not None:
+                raise LineageError(f"{t.id}: a proposed record has no outcome yet")
+            expected = self.next_trial_number()
+            if trial_number(t.id) != expected:
+                raise LineageError(f"{t.id}: the next trial id is {trial_id(expected)}")
+            if t.run_id != info.run_id:
+                raise LineageError(f"{t.id}: run id {t.run_id!r} is not this run's {info.run_id!r}")
+            if t.id == BASELINE_TRIAL_ID:
+                if t.parent is not None:
+                    raise LineageError(f"{t.id}: the baseline has no parent")
+                if t.commit != info.baseline_commit:
+                    raise LineageError(f"{t.id}: the baseline commit must be {info.baseline_commit}")
+                if t.proposal.diff != "":
+                    raise LineageError(f"{t.id}: the baseline's diff must be empty")
+                parent_commit = None
+            else:
+                if t.parent is None or t.parent not in self._records:
+                    raise LineageError(f"{t.id}: parent trial {t.parent} is not in the ledger")
+                parent_commit = self._records[t.parent].trial.commit
+            if t.proposal.parent is not None and t.proposal.parent != t.parent:
+                raise LineageError(f"{t.id}: proposal parent {t.proposal.parent} is not the trial parent {t.parent}")
+            if t.commit in self._by_commit:
+                raise LineageError(f"{t.id}: commit {t.commit} already belongs to {self._by_commit[t.commit]}")
+            problems = trial_commit_problems(record, self._commit_object(t.commit), parent_commit)
+            if problems:
+                raise LineageError(f"{t.id}: " + "; ".join(problems))
+            trailers = {"Event": "proposed", "Trial-Id": t.id, "Trial-Commit": t.commit}
+            new_ref = (TRIAL_REF_PREFIX + t.id, t.commit, ZERO_SHA)  # must not exist yet
+            sha = self._write_record(record, f"proposed {t.id}", trailers, [new_ref])
+            self._by_commit[t.commit] = t.id
+            return sha
+
+    def record_outcome(self, record: TrialRecord) -> str:
+        """Append an `Event: outcome` ledger commit setting the trial's outcome."""
+        with self._lock:
+            self._require_started()
+            t = record.trial
+            stored = self._records.get(t.id)
+            if stored is None:
+                raise LineageError(f"{t.id}: trial not in the ledger")
+            if record.outcome is None:
+                raise LineageError(f"{t.id}: the record has no outcome")
+            if stored.outcome is not None:
+                raise LineageError(f"{t.id}: the outcome is already recorded")
+            if stored.trial != t:
+                raise LineageError(f"{t.id}: the trial differs from the proposed one")
+            label = record.outcome.label.value
+            score = record.outcome.score
+            subject = f"outcome {t.id}: {label}" + (f" (score {score})" if score is not None else "")
+            trailers = {"Event": "outcome", "Trial-Id": t.id, "Trial-Commit": t.commit, "Label": label}
+            return self._write_record(record, subject, trailers, [])
+
+    def _require_started(self) -> RunInfo:
+        if self._info is None or self._ledger_head is None:
+            raise LineageError("the run has not started (call start() first)")
+        return self._info
+
+    def _write_record(
+        self,
+        record: TrialRecord,
+        subject: str,
+        trailers: dict[str, str],
+        extra_refs: list[tuple[str, str, str | None]],
+    ) -> str:
+        tid = record.trial.id
+        data = dump_json(record)
+        if TrialRecord.model_validate_json(data) != record:
+            raise LineageError(f"{tid}: the record does not survive a JSON round trip")
+        blob = self.git.write_blob(data)
+        shard = shard_of(tid)
+        entries = dict(self._shards.get(shard, {}))
+        entries[f"{tid}.json"] = blob
+        shard_tree = self.git.write_tree([(MODE_FILE, name, sha) for name, sha in entries.items()])
+        shard_trees = {**self._shard_trees, shard: shard_tree}
+        trials_tree = self.git.write_tree([(MODE_TREE, name, sha) for name, sha in shard_trees.items()])
+        assert self._run_blob is not None and self._ledger_head is not None
+        root = self.git.write_tree([(MODE_FILE, RUN_FILE, self._run_blob), (MODE_TREE, TRIALS_DIR, trials_tree)])
+        commit = self._ledger_commit(root, subject, trailers, [self._ledger_head], extra_refs)
+        self._shards[shard] = entries
+        self._shard_trees = shard_trees
+        self._records[tid] = record
+        return commit
+
+    def _ledger_commit(
+        self,
+        tree: str,
+        subject: str,
+        trailers: dict[str, str],
+        parents: list[str],
+        extra_refs: Sequence[tuple[str, str, str | None]] = (),
+    ) -> str:
+        commit = self.git.write_commit(tree, parents, format_message(subject, trailers))
+        old = parents[0] if parents else ZERO_SHA
+        try:
+            self.git.update_refs([(LEDGER_REF, commit, old), *extra_refs])
+        except GitError as exc:
+            raise LineageError(
+                f"the ledger moved under us or a ref already exists (nothing was written): {exc.stderr.strip()}"
+            ) from exc
+        self._ledger_head = commit
+        return commit
+
+    # -- best ------------------------------------------------------------------
+
+    def set_best(self, trial_id: str) -> None:
+        """Move `refs/heads/best` to a kept trial's commit."""
+        with self._lock:
+            record = self.record(trial_id)
+            if record.outcome is None or record.outcome.label is not Label.keep:
+                raise LineageError(f"{trial_id}: only a kept trial can be the best")
+            try:
+                self.git.update_refs([(BEST_REF, record.trial.commit, self._best_commit or ZERO_SHA)])
+            except GitError as exc:
+                raise LineageError(f"refs/heads/best moved under us: {exc.stderr.strip()}") from exc
+            self._best_commit = record.trial.commit
+
+    def best(self) -> str | None:
+        """Trial id of the best kept trial (None before the baseline is kept)."""
+        if self._best_commit is None:
+            return None
+        return self._by_commit.get(self._best_commit)
+
+    # -- reads -------------------------------------------------------------------
+
+    def run_info(self) -> RunInfo:
+        if self._info is None:
+            raise LineageError("the run has not started: no run.json yet")
+        return self._info
+
+    def records(self) -> list[TrialRecord]:
+        return sorted(self._records.values(), key=lambda r: trial_number(r.trial.id))
+
+    def record(self, trial_id: str) -> TrialRecord:
+        return self._records[trial_id]
+
+    def next_trial_number(self) -> int:
+        if not self._records:
+            return 0
+        return max(trial_number(t) for t in self._records) + 1
+
+    def ledger_head(self) -> str | None:
+        return self._ledger_head
+
+    def read_file(self, commit: str, path: str) -> bytes:
+        """Content of `path` in `commit` (FileNotFoundError when absent)."""
+        obj = self.git.read_object(f"{commit}:{path}")
+        if obj is None or obj[0] != "blob":
+            raise FileNotFoundError(f"{path} is not a file in {commit}")
+        return obj[1]
+
+    def files(self, commit: str) -> dict[str, tuple[str, str]]:
+        """Every file of a commit: path -> (mode, blob sha)."""
+        try:
+            out = self.git.run("ls-tree", "-r", "-z", "--full-tree", commit).stdout
+        except GitError as exc:
+            raise LineageError(f"cannot list {commit}: {exc.stderr.strip()}") from exc
+        files = {}
+        for item in out.split(b"\0"):
+            if item:
+                meta, _, path = item.decode("utf-8", "surrogateescape").partition("\t")
+                mode, _kind, sha = meta.split(" ")
+                files[path] = (mode, sha)
+        return files
+
+    def export(self, commit: str, dest: Path) -> None:
+        """Write a commit's files into `dest` (missing or empty), modes kept."""
+        dest = Path(dest)
+        if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+            raise LineageError(f"export destination {dest} is not an empty folder")
+        files = self.files(commit)
+        for path, (mode, _sha) in files.items():
+            parts = path.split("/")
+            if mode not in (MODE_FILE, MODE_EXEC):
+                raise LineageError(f"{commit}: {path} is not a regular file (mode {mode})")
+            if any(p in ("", ".", "..", ".git") for p in parts):
+                raise LineageError(f"{commit}: unsafe path {path!r}")
+        blobs = self.git.cat_batch([sha for _mode, sha in files.values()])
+        dest.mkdir(parents=True, exist_ok=True)
+        for path, (mode, sha) in files.items():
+            target = dest.joinpath(*path.split("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(_blob(blobs, sha))
+            os.chmod(target, 0o755 if mode == MODE_EXEC else 0o644)
+
+    def pack(self) -> None:
+        """Pack loose objects (worth doing now and then on long runs)."""
+        self.git.run("repack", "-a", "-d", "-q")
+        self.git.run("prune-packed", "-q")
+
+    def close(self) -> None:
+        """Release the long-lived git process used for ref updates (reopened on demand)."""
+        self.git.close()
+
+    def __enter__(self) -> "Lineage":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Lineage({str(self.run_dir)!r}, trials={len(self._records)})"
+
+
+def _is_lineage(run_dir: Path) -> bool:
+    """Marked by `Lineage.init`, or (a copy of a run) holding a ledger."""
+    git = Git(run_dir / ".git", run_dir)
+    proc = git.run("config", "--get", LINEAGE_CONFIG_KEY, check=False)
+    if proc.returncode == 0 and proc.stdout.strip() == b"1":
+        return True
+    return git.ref(LEDGER_REF) is not None
+
+
+def _blob(blobs: dict[str, tuple[str, bytes] | None], sha: str) -> bytes:
+    obj = blobs.get(sha)
+    if obj is None or obj[0] != "blob":
+        raise LineageError(f"object {sha} is missing from the lineage")
+    return obj[1]
+
+
+__all__ = [
+    "ApplyError",
+    "BEST_REF",
+    "DIFF_ARGS",
+    "LEDGER_REF",
+    "Lineage",
+    "LineageError",
+    "RUN_FILE",
+    "TRIAL_REF_PREFIX",
+    "dump_json",
+    "record_path",
+    "record_trailers",
+    "shard_of",
+    "trial_commit_problems",
+    "trial_trailers",
+]

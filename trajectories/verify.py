@@ -1,0 +1,594 @@
+"""Integrity verification of a lineage (`harness replay RUN --verify`).
+
+`verify_lineage` re-derives everything it can from the git objects and never
+raises for a damaged lineage: each damage becomes a problem string that names the
+trial it concerns (`t0003: ...`), or `ledger:` / `run:` / `best:` when no single
+trial is concerned. It reads the repository in a handful of bulk passes
+(`rev-list`, `cat-file --batch`, `diff-tree --stdin`), not one process per trial.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from harness.types import (
+    BASELINE_TRIAL_ID,
+    TRIAL_ID_PATTERN,
+    Label,
+    Outcome,
+    RunInfo,
+    TrialRecord,
+    trial_id,
+    trial_number,
+)
+
+from ._git import EMPTY_TREE, SHA_RE, CommitObject, Git, GitError, decode_commit, parse_message
+from .lineage import (
+    BEST_REF,
+    DIFF_ARGS,
+    LEDGER_REF,
+    RUN_FILE,
+    TRIAL_REF_PREFIX,
+    dump_json,
+    record_path,
+    trial_commit_problems,
+)
+
+SCORE_TOLERANCE = 1e-9
+MAX_LISTED = 50
+"""Missing trial ids listed one by one before the rest is summarised."""
+_RECORD_PATH_RE = re.compile(r"^trials/([0-9]{4,})/(t[0-9]{4,})\.json$")
+_PAIR_RE = re.compile(rb"^([0-9a-f]{40}) ([0-9a-f]{40})\n$")
+
+
+class VerifyReport(BaseModel):
+    """What `verify_lineage` found."""
+
+    problems: list[str] = []
+    """One line per damage, naming the trial (`t0003: ...`)."""
+    records: list[TrialRecord] = []
+    """Records of the ledger head that validate, sorted by trial number."""
+    best: str | None = None
+    """Trial `refs/heads/best` points at (None when missing or not a trial)."""
+    info: RunInfo | None = None
+    """The run metadata, when `run.json` validates."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class _Change:
+    old_mode: str
+    new_mode: str
+    old_sha: str
+    new_sha: str
+    status: str
+    path: str
+
+
+@dataclass
+class _TrialEvents:
+    proposed: int = 0
+    outcome: int = 0
+    named_commits: list[tuple[str, str, str]] = field(default_factory=list)
+    """(event, ledger commit, Trial-Commit trailer)."""
+
+
+def verify_lineage(run_dir: Path) -> VerifyReport:
+    """Check a run's lineage; every damage becomes a problem in the report."""
+    report = VerifyReport()
+    try:
+        _Verifier(Path(run_dir), report).run()
+    except Exception as exc:  # noqa: BLE001 - a damaged lineage never raises
+        report.problems.append(f"lineage: verification stopped: {type(exc).__name__}: {exc}")
+    return report
+
+
+def _tid_of_path(path: str) -> str | None:
+    m = _RECORD_PATH_RE.match(path)
+    return m.group(2) if m else None
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=SCORE_TOLERANCE, abs_tol=SCORE_TOLERANCE)
+
+
+class _Verifier:
+    def __init__(self, run_dir: Path, report: VerifyReport) -> None:
+        self.run_dir = run_dir
+        self.report = report
+        self.git = Git(run_dir / ".git", run_dir)
+        self.blobs: dict[str, bytes | None] = {}
+        self.parsed: dict[str, TrialRecord | None] = {}
+        self.blob_errors: dict[str, str] = {}
+        self.reported: set[tuple[str, str]] = set()
+
+    def problem(self, who: str, text: str) -> None:
+        self.report.problems.append(f"{who}: {text}")
+
+    # -- bulk reads ----------------------------------------------------------------
+
+    def load_blobs(self, shas: list[str]) -> None:
+        todo = [s for s in dict.fromkeys(shas) if s not in self.blobs and SHA_RE.match(s)]
+        for sha, obj in self.git.cat_batch(todo).items():
+            self.blobs[sha] = obj[1] if obj is not None and obj[0] == "blob" else None
+
+    def parse_record(self, sha: str) -> TrialRecord | None:
+        """The record in blob `sha` (None when missing or invalid; the reason is kept)."""
+        if sha in self.parsed:
+            return self.parsed[sha]
+        data = self.blobs.get(sha)
+        record = None
+        if data is None:
+            self.blob_errors[sha] = f"record blob {sha} is missing"
+        else:
+            try:
+                record = TrialRecord.model_validate_json(data)
+            except ValidationError as exc:
+                errs = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors())
+                self.blob_errors[sha] = f"record does not validate against the schema: {errs}"
+            else:
+                if dump_json(record) != data:
+                    self.blob_errors[sha] = "record file is not in canonical JSON form"
+        self.parsed[sha] = record
+        return record
+
+    def raw_diffs(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], list[_Change]]:
+        """Changed files per (tree, tree) pair, via one `git diff-tree --stdin`."""
+        todo = list(dict.fromkeys(p for p in pairs if p[0] != p[1]))
+        result: dict[tuple[str, str], list[_Change]] = {p: [] for p in pairs}
+        if not todo:
+            return result
+        stdin = "".join(f"{a} {b}\n" for a, b in todo).encode()
+        out = self.git.run("diff-tree", "--stdin", "-r", "-z", "--no-renames", "--no-abbrev", input=stdin).stdout
+        pos = 0
+        key: tuple[str, str] | None = None
+        while pos < len(out):
+            if out[pos : pos + 1] == b":":
+                meta_end = out.index(b"\0", pos)
+                path_end = out.index(b"\0", meta_end + 1)
+                om, nm, osha, nsha, status = out[pos + 1 : meta_end].decode().split(" ")
+                path = out[meta_end + 1 : path_end].decode("utf-8", "surrogateescape")
+                assert key is not None
+                result[key].append(_Change(om, nm, osha, nsha, status[:1], path))
+                pos = path_end + 1
+            else:
+                nl = out.index(b"\n", pos)
+                a, b = out[pos:nl].decode().split(" ")
+                key = (a, b)
+                result.setdefault(key, [])
+                pos = nl + 1
+        return result
+
+    def patches(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Canonical diff text per (tree, tree) pair, via one `git diff-tree --stdin -p`."""
+        todo = list(dict.fromkeys(p for p in pairs if p[0] != p[1]))
+        result = {p: "" for p in pairs}
+        if not todo:
+            return result
+        stdin = "".join(f"{a} {b}\n" for a, b in todo).encode()
+        out = self.git.run("diff-tree", "--stdin", *DIFF_ARGS, input=stdin).stdout
+        chunks: dict[tuple[str, str], list[bytes]] = {}
+        current: list[bytes] | None = None
+        for line in out.splitlines(keepends=True):
+            m = _PAIR_RE.match(line)
+            if m:
+                current = chunks.setdefault((m.group(1).decode(), m.group(2).decode()), [])
+            elif current is not None:
+                current.append(line)
+        for key, lines in chunks.items():
+            result[key] = b"".join(lines).decode("utf-8", "surrogateescape")
+        return result
+
+    # -- the checks ------------------------------------------------------------------
+
+    def run(self) -> None:
+        report = self.report
+        if not (self.run_dir / ".git").is_dir():
+            self.problem("run", f"{self.run_dir} holds no lineage (no .git folder)")
+            return
+        try:
+            refs = self.git.refs()
+        except GitError as exc:
+            self.problem("run", f"cannot read the refs: {exc.stderr.strip()}")
+            return
+        head = refs.get(LEDGER_REF)
+        trial_refs = {n[len(TRIAL_REF_PREFIX) :]: s for n, s in refs.items() if n.startswith(TRIAL_REF_PREFIX)}
+        if head is None:
+            self.problem("ledger", "refs/heads/ledger is missing")
+            for tid in sorted(trial_refs):
+                self.problem(tid, f"refs/trials/{tid} has no record in the ledger (no ledger)")
+            return
+
+        state, events, outcome_order, info = self.check_ledger(head)
+        report.info = info
+
+        # Final records of the ledger head.
+        records: dict[str, TrialRecord] = {}
+        for path, sha in state.items():
+            tid = _tid_of_path(path)
+            if tid is None:
+                continue
+            record = self.check_record_blob(tid, sha, "the ledger head")
+            if record is not None:
+                records[tid] = record
+        report.records = sorted(records.values(), key=lambda r: trial_number(r.trial.id))
+
+        # 1. completeness: contiguous ids, one proposed and at most one outcome event each.
+        present = {trial_number(t) for t in records}
+        top = max(present | {trial_number(t) for t in events}, default=-1)
+        missing = top + 1 - len(present)
+        n = shown = 0
+        while shown < min(missing, MAX_LISTED):  # bounded even for an absurd trial number
+            if n not in present:
+                tid = trial_id(n)
+                if tid in events:
+                    self.problem(tid, "has no valid record at the ledger head")
+                else:
+                    self.problem(tid, "missing from the ledger (trial ids must be contiguous from t0000)")
+                shown += 1
+            n += 1
+        if missing > shown:
+            self.problem("ledger", f"{missing - shown} more trial ids up to {trial_id(top)} are missing")
+        for tid, record in sorted(records.items(), key=lambda kv: trial_number(kv[0])):
+            ev = events.get(tid, _TrialEvents())
+            if ev.proposed != 1:
+                self.problem(tid, f"has {ev.proposed} proposed events (expected exactly one)")
+            if ev.outcome > 1:
+                self.problem(tid, f"has {ev.outcome} outcome events (expected at most one)")
+            if record.outcome is None:
+                self.problem(tid, "proposed but no outcome (interrupted run?)")
+            if info is not None and record.trial.run_id != info.run_id:
+                self.problem(tid, f"run id {record.trial.run_id!r} is not the run's {info.run_id!r}")
+
+        # 2. refs.
+        for tid, record in records.items():
+            ref = trial_refs.get(tid)
+            if ref is None:
+                self.problem(tid, f"refs/trials/{tid} is missing")
+            elif ref != record.trial.commit:
+                self.problem(tid, f"refs/trials/{tid} points at {ref} but the record says {record.trial.commit}")
+            for event, ledger_commit, named in events.get(tid, _TrialEvents()).named_commits:
+                if named != record.trial.commit:
+                    self.problem(
+                        tid,
+                        f"{event} event {ledger_commit[:12]} names trial commit {named} "
+                        f"but the record says {record.trial.commit}",
+                    )
+        for tid in sorted(set(trial_refs) - set(records)):
+            self.problem(tid, f"refs/trials/{tid} has no record in the ledger")
+
+        # 3. trial commits.
+        commit_shas = [r.trial.commit for r in records.values()]
+        if info is not None:
+            commit_shas.append(info.baseline_commit)
+        objs = self.git.cat_batch(commit_shas)
+        commits: dict[str, CommitObject] = {
+            sha: decode_commit(obj[1]) for sha, obj in objs.items() if obj is not None and obj[0] == "commit"
+        }
+        parent_commit: dict[str, str | None] = {}
+        for tid, record in sorted(records.items(), key=lambda kv: trial_number(kv[0])):
+            t = record.trial
+            if tid == BASELINE_TRIAL_ID:
+                if t.parent is not None:
+                    self.problem(tid, f"the baseline names a parent trial {t.parent}")
+                if info is not None and t.commit != info.baseline_commit:
+                    self.problem(tid, f"baseline commit {t.commit} is not run.json's {info.baseline_commit}")
+                if t.proposal.diff != "":
+                    self.problem(tid, "the baseline's stored diff is not empty")
+                parent_commit[tid] = None
+            elif t.parent is None:
+                self.problem(tid, "names no parent trial")
+                continue
+            elif t.parent not in records:
+                self.problem(tid, f"parent trial {t.parent} is not in the ledger")
+                continue
+            elif trial_number(t.parent) >= trial_number(tid):
+                self.problem(tid, f"parent trial {t.parent} does not come before it")
+                continue
+            else:
+                parent_commit[tid] = records[t.parent].trial.commit
+            if t.proposal.parent is not None and t.proposal.parent != t.parent:
+                self.problem(tid, f"proposal parent {t.proposal.parent} is not the trial parent {t.parent}")
+            for text in trial_commit_problems(record, commits.get(t.commit), parent_commit[tid]):
+                self.problem(tid, text)
+
+        # 4. diffs, and 5. protected files.
+        def tree(commit: str | None) -> str | None:
+            obj = commits.get(commit) if commit else None
+            return obj.tree if obj else None
+
+        diff_pairs: dict[str, tuple[str, str]] = {}
+        for tid, record in records.items():
+            pc = parent_commit.get(tid)
+            a, b = tree(pc), tree(record.trial.commit)
+            if pc is None or a is None or b is None:
+                continue
+            outcome = record.outcome
+            if outcome is None or outcome.label.ran:
+                diff_pairs[tid] = (a, b)
+            elif a != b:
+                self.problem(
+                    tid, f"label {outcome.label.value} is decided before running, but the trial commit changes the tree"
+                )
+        patches = self.patches(list(diff_pairs.values()))
+        for tid, pair in sorted(diff_pairs.items()):
+            if records[tid].trial.proposal.diff != patches[pair]:
+                self.problem(tid, "stored diff differs from git diff parent..trial")
+
+        base_tree = tree(info.baseline_commit) if info is not None else None
+        if info is not None and base_tree is None:
+            self.problem("run", f"baseline commit {info.baseline_commit} is missing")
+        if info is not None and base_tree is not None:
+            base_pairs: dict[str, tuple[str, str]] = {}
+            for tid, r in records.items():
+                trial_tree = tree(r.trial.commit)
+                if trial_tree is not None:
+                    base_pairs[tid] = (base_tree, trial_tree)
+            changes = self.raw_diffs(list(base_pairs.values()))
+            for tid in sorted(base_pairs, key=trial_number):
+                for ch in changes[base_pairs[tid]]:
+                    if not info.recipe.is_editable(ch.path):
+                        what = {"A": "added", "D": "removed"}.get(ch.status, "changed")
+                        self.problem(tid, f"protected path {ch.path!r} {what} (differs from the baseline)")
+                    elif ch.new_mode not in ("100644", "100755", "000000"):
+                        self.problem(tid, f"{ch.path!r} has mode {ch.new_mode} (not a regular file)")
+
+        # 6. outcome consistency.
+        if info is not None:
+            for tid, record in sorted(records.items(), key=lambda kv: trial_number(kv[0])):
+                if record.outcome is not None:
+                    for text in outcome_problems(tid, record.outcome, info):
+                        self.problem(tid, text)
+
+        # 7. best.
+        best_ref = refs.get(BEST_REF)
+        by_commit = {r.trial.commit: tid for tid, r in records.items()}
+        kept = [
+            tid
+            for tid in outcome_order
+            if tid in records and records[tid].outcome is not None and records[tid].outcome.label is Label.keep
+        ]
+        expected = kept[-1] if kept else None
+        actual = by_commit.get(best_ref) if best_ref else None
+        report.best = actual
+        if best_ref is None:
+            if expected is not None:
+                self.problem("best", f"refs/heads/best is missing but the best kept trial is {expected}")
+        elif actual is None:
+            self.problem(
+                "best", f"points at commit {best_ref}, which is no trial's commit (the best kept trial is {expected})"
+            )
+        elif expected is None:
+            self.problem("best", f"points at {actual} but no trial is kept")
+        elif actual != expected:
+            self.problem("best", f"points at {actual} but the best kept trial is {expected}")
+
+    def check_ledger(
+        self, head: str
+    ) -> tuple[dict[str, str], dict[str, _TrialEvents], list[str], RunInfo | None]:
+        """Replay the ledger chain; returns (path -> blob at head, events per trial,
+        trial ids in outcome-event order, run info)."""
+        try:
+            out = self.git.text("rev-list", "--parents", head)
+        except GitError as exc:
+            self.problem("ledger", f"cannot walk the ledger: {exc.stderr.strip()}")
+            return {}, {}, [], None
+        parents_of = {}
+        for line in out.splitlines():
+            shas = line.split()
+            parents_of[shas[0]] = shas[1:]
+        chain = []
+        sha: str | None = head
+        while sha is not None:
+            chain.append(sha)
+            ps = parents_of.get(sha, [])
+            sha = ps[0] if ps else None
+        chain.reverse()
+        off_chain = len(parents_of) - len(chain)
+        if off_chain:
+            self.problem("ledger", f"{off_chain} commits reachable from the ledger are off its first-parent chain")
+        objs = self.git.cat_batch(chain)
+        commits = {}
+        for sha in chain:
+            obj = objs.get(sha)
+            if obj is None or obj[0] != "commit":
+                self.problem("ledger", f"commit {sha} is missing")
+                return {}, {}, [], None
+            commits[sha] = decode_commit(obj[1])
+
+        pairs = []
+        for i, sha in enumerate(chain):
+            prev_tree = commits[chain[i - 1]].tree if i else EMPTY_TREE
+            pairs.append((prev_tree, commits[sha].tree))
+        diffs = self.raw_diffs(pairs)
+        self.load_blobs([ch.new_sha for p in pairs for ch in diffs[p] if ch.status != "D"])
+
+        state: dict[str, str] = {}
+        events: dict[str, _TrialEvents] = {}
+        outcome_order: list[str] = []
+        info: RunInfo | None = None
+        for i, sha in enumerate(chain):
+            c = commits[sha]
+            changes = diffs[pairs[i]]
+            subject, trailers = parse_message(c.message)
+            trailers = trailers or {}
+            event = trailers.get("Event")
+            tid = trailers.get("Trial-Id")
+            touched = sorted({t for t in (_tid_of_path(ch.path) for ch in changes) if t})
+            valid_tid = tid is not None and re.match(TRIAL_ID_PATTERN, tid) is not None
+            who = tid if valid_tid else (touched[0] if touched else "ledger")
+            short = sha[:12]
+            expected_parents = 0 if i == 0 else 1
+            if len(c.parents) != expected_parents:
+                self.problem(who, f"ledger commit {short} has {len(c.parents)} parents (expected {expected_parents})")
+
+            if i == 0:
+                if event != "start":
+                    self.problem("ledger", f"root commit {short} is not a start event (Event: {event})")
+                if [(ch.status, ch.path) for ch in changes] != [("A", RUN_FILE)]:
+                    self.problem("ledger", f"start commit {short} must hold exactly {RUN_FILE}")
+                run_sha = next((ch.new_sha for ch in changes if ch.path == RUN_FILE), None)
+                self.load_blobs([run_sha] if run_sha else [])
+                data = self.blobs.get(run_sha) if run_sha else None
+                if data is None:
+                    self.problem("run", f"{RUN_FILE} is missing")
+                else:
+                    try:
+                        info = RunInfo.model_validate_json(data)
+                    except ValidationError as exc:
+                        self.problem("run", f"{RUN_FILE} does not validate: {exc.errors()[:3]}")
+                    else:
+                        if dump_json(info) != data:
+                            self.problem("run", f"{RUN_FILE} is not in canonical JSON form")
+                        if trailers.get("Run-Id") != info.run_id:
+                            self.problem("ledger", f"start commit Run-Id trailer does not match {RUN_FILE}")
+                        if trailers.get("Baseline-Commit") != info.baseline_commit:
+                            self.problem("ledger", f"start commit Baseline-Commit trailer does not match {RUN_FILE}")
+                for ch in changes:
+                    if ch.status != "D":
+                        state[ch.path] = ch.new_sha
+                continue
+
+            # Every later commit: one trial event.
+            if event not in ("proposed", "outcome"):
+                self.problem(who, f"ledger commit {short} has event {event!r} (expected proposed or outcome)")
+            if not valid_tid:
+                self.problem(who, f"ledger commit {short} has no valid Trial-Id trailer ({tid!r})")
+            trial_commit = trailers.get("Trial-Commit", "")
+            if not SHA_RE.match(trial_commit):
+                self.problem(who, f"ledger commit {short} has no valid Trial-Commit trailer")
+            for ch in changes:
+                ctid = _tid_of_path(ch.path)
+                if ch.path == RUN_FILE:
+                    self.problem(who, f"ledger commit {short} changes {RUN_FILE}")
+                elif ctid is None or record_path(ctid) != ch.path:
+                    self.problem(who, f"ledger commit {short} touches unexpected path {ch.path!r}")
+                elif ch.status == "D":
+                    self.problem(ctid, f"ledger commit {short} deletes its record")
+                elif ctid != tid:
+                    if valid_tid:
+                        self.problem(ctid, f"ledger commit {short} ({event} event of {tid}) changes its record")
+                    else:
+                        self.problem(ctid, f"ledger commit {short} without a valid trial event changes its record")
+                elif ch.new_mode != "100644":
+                    self.problem(ctid, f"ledger commit {short} gives its record mode {ch.new_mode}")
+            if valid_tid and tid is not None and event in ("proposed", "outcome"):
+                self.check_event(tid, event, sha, changes, trailers, events, outcome_order)
+            for ch in changes:
+                if ch.status == "D":
+                    state.pop(ch.path, None)
+                else:
+                    state[ch.path] = ch.new_sha
+        return state, events, outcome_order, info
+
+    def check_event(
+        self,
+        tid: str,
+        event: str,
+        sha: str,
+        changes: list[_Change],
+        trailers: dict[str, str],
+        events: dict[str, _TrialEvents],
+        outcome_order: list[str],
+    ) -> None:
+        """A `proposed` event adds the trial's record; an `outcome` event sets its outcome."""
+        short = sha[:12]
+        path = record_path(tid)
+        own = [ch for ch in changes if ch.path == path]
+        ev = events.setdefault(tid, _TrialEvents())
+        ev.named_commits.append((event, sha, trailers.get("Trial-Commit", "")))
+        if event == "proposed":
+            ev.proposed += 1
+            if len(own) != 1 or own[0].status != "A":
+                self.problem(tid, f"proposed event {short} does not add {path}")
+                return
+            record = self.check_record_blob(tid, own[0].new_sha, f"proposed event {short}")
+            if record is not None and record.outcome is not None:
+                self.problem(tid, f"proposed event {short} already holds an outcome")
+        else:
+            ev.outcome += 1
+            if ev.outcome == 1:  # a second outcome event is a problem of its own
+                outcome_order.append(tid)
+            if len(own) != 1 or own[0].status != "M":
+                self.problem(tid, f"outcome event {short} does not change {path}")
+                return
+            self.check_outcome_change(tid, own[0], short, trailers)
+
+    def check_record_blob(self, tid: str, sha: str, where: str) -> TrialRecord | None:
+        """Parse a record blob stored at `tid`'s path; report its damage once."""
+        record = self.parse_record(sha)
+        first = (tid, sha) not in self.reported
+        self.reported.add((tid, sha))
+        if sha in self.blob_errors and first:
+            self.problem(tid, f"{where}: {self.blob_errors[sha]}")
+        if record is not None and record.trial.id != tid:
+            if first:
+                self.problem(tid, f"{where} stores trial {record.trial.id} at {record_path(tid)}")
+            return None
+        return record
+
+    def check_outcome_change(self, tid: str, ch: _Change, short: str, trailers: dict[str, str]) -> None:
+        self.load_blobs([ch.old_sha])
+        new = self.check_record_blob(tid, ch.new_sha, f"outcome event {short}")
+        if new is None:
+            return
+        if new.outcome is None:
+            self.problem(tid, f"outcome event {short} stores no outcome")
+        elif "Label" in trailers and trailers["Label"] != new.outcome.label.value:
+            self.problem(tid, f"outcome event {short} Label trailer {trailers['Label']!r} differs from the record")
+        old_data, new_data = self.blobs.get(ch.old_sha), self.blobs.get(ch.new_sha)
+        if old_data is None or new_data is None:
+            return
+        try:
+            old, cur = json.loads(old_data), json.loads(new_data)
+        except ValueError:
+            return  # the invalid record is reported by its own event
+        if not isinstance(old, dict) or not isinstance(cur, dict):
+            return
+        if old.get("outcome") is not None:
+            self.problem(tid, f"outcome event {short} rewrites an outcome already recorded")
+        if {k: v for k, v in old.items() if k != "outcome"} != {k: v for k, v in cur.items() if k != "outcome"}:
+            self.problem(tid, f"outcome event {short} changes more than the outcome of the record")
+
+
+def outcome_problems(tid: str, outcome: Outcome, info: RunInfo) -> list[str]:
+    """Consistency of an outcome with itself and the recipe (no evaluator needed)."""
+    problems = []
+    o = outcome
+    metric = info.recipe.metric.name
+    if o.seed_scores and o.score is not None:
+        mean = sum(o.seed_scores) / len(o.seed_scores)
+        if not _close(o.score, mean):
+            problems.append(f"score {o.score} is not the mean of seed_scores ({mean})")
+    if o.score is not None:
+        if metric not in o.metrics:
+            problems.append(f"metric {metric!r} is missing from metrics although a score is set")
+        elif not _close(o.metrics[metric], o.score):
+            problems.append(f"metrics[{metric!r}] is {o.metrics[metric]} but score is {o.score}")
+    if o.label in (Label.keep, Label.not_improved):
+        if o.score is None:
+            problems.append(f"label {o.label.value} without a score")
+        failed = [g.metric for g in o.gates if not g.passed]
+        if failed:
+            problems.append(f"label {o.label.value} although gates failed: {failed}")
+    if o.label is Label.gate_miss and all(g.passed for g in o.gates):
+        problems.append("label gate_miss but no gate failed")
+    if o.label is Label.budget_overrun and not any(p.phase == "train" and p.timed_out for p in o.phases):
+        problems.append("label budget_overrun but no train phase timed out")
+    if o.label is Label.eval_budget_overrun and not any(p.phase == "eval" and p.timed_out for p in o.phases):
+        problems.append("label eval_budget_overrun but no eval phase timed out")
+    if tid == BASELINE_TRIAL_ID and o.label is not Label.keep:
+        problems.append(f"the baseline must be kept (label is {o.label.value})")
+    return problems
+
+
+__all__ = ["VerifyReport", "outcome_problems", "verify_lineage"]
