@@ -99,7 +99,8 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
     if resume is not None:
         from trajectories.lineage import Lineage
 
-        info = Lineage.open(resume).run_info()
+        with Lineage.open(resume) as existing:
+            info = existing.run_info()
         if recipe and recipe != info.recipe.name:
             raise RunError(f"{resume} is a run of recipe {info.recipe.name!r}, not {recipe!r}")
         loaded = load_recipe(info.recipe_dir if Path(info.recipe_dir).is_dir() else info.recipe.name)
@@ -130,11 +131,11 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
         reporter.stop()
     from trajectories.lineage import Lineage
 
-    lineage = Lineage.open(run_dir)
-    records = lineage.records()
-    best = lineage.best()
+    with Lineage.open(run_dir) as lineage:
+        records = lineage.records()
+        best = lineage.best()
     console.print(summary_table(records, best, loaded.spec.metric.name))
-    best_record = lineage.record(best) if best else None
+    best_record = next((r for r in records if r.trial.id == best), None)
     best_score = best_record.outcome.score if best_record and best_record.outcome else None
     console.print(f"labels: {label_counts(records)}")
     console.print(f"best: {best} {loaded.spec.metric.name}={best_score}")
@@ -147,17 +148,16 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (DESIGN.md contract).")
 def replay(run_dir, verify, as_json):
     """Audit RUN_DIR: re-derive what can be re-derived from its lineage; exit 0 only when verified."""
-    from harness.console import summary_table
+    from harness.console import replay_table
     from harness.replay import replay as do_replay
     from trajectories.lineage import Lineage
 
-    lineage = Lineage.open(run_dir)  # a clear error when RUN_DIR is not a run
+    Lineage.open(run_dir).close()  # a clear error when RUN_DIR is not a run
     report = do_replay(run_dir)
     if as_json:
         click.echo(report.model_dump_json())
     else:
-        metric = lineage.run_info().recipe.metric.name if report.recipe else "score"
-        console.print(summary_table(lineage.records(), report.best.id, metric))
+        console.print(replay_table(report))
         if report.verified:
             console.print(f"[bold green]verified[/]: {len(report.trials)} trials, best {report.best.id} "
                           f"score {report.best.score}")
@@ -178,14 +178,14 @@ def show(run_dir, trial):
     """Print one trial: hypothesis, diff and outcome."""
     from trajectories.lineage import Lineage
 
-    lineage = Lineage.open(run_dir)
-    try:
-        record = lineage.record(trial)
-    except KeyError:
-        known = [r.trial.id for r in lineage.records()]
+    with Lineage.open(run_dir) as lineage:
+        records = {r.trial.id: r for r in lineage.records()}
+    record = records.get(trial)
+    if record is None:
+        known = list(records)
         raise click.ClickException(
             f"no trial {trial!r} in {run_dir} (trials: {known[0]}..{known[-1]})" if known else f"no trials in {run_dir}"
-        ) from None
+        )
     t = record.trial
     console.print(f"[bold]{t.id}[/] parent={t.parent or '-'} agent={t.proposal.agent} "
                   f"specialist={t.proposal.specialist or '-'} fidelity={t.fidelity} seeds={t.seeds}")

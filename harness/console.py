@@ -99,6 +99,24 @@ def summary_table(records: list[TrialRecord], best_id: str | None, metric: str) 
     return table
 
 
+def replay_table(report) -> Table:
+    """The trial table of `harness replay` (from the verified report, not a second read)."""
+    table = Table(title=f"Run {report.run} ({report.recipe})")
+    for column in ("trial", "parent", "agent", "label", "score", "hypothesis"):
+        table.add_column(column, justify="right" if column == "score" else "left")
+    for row in report.trials:
+        style = LABEL_STYLE[Status(row.status)] if row.status else "dim"
+        table.add_row(
+            row.id + (" ★" if row.id == report.best.id else ""),
+            row.parent or "-",
+            row.agent,
+            f"[{style}]{row.label or '(not evaluated)'}[/]",
+            fmt_score(row.score),
+            escape(short(row.hypothesis, 60)),
+        )
+    return table
+
+
 def label_counts(records: list[TrialRecord]) -> str:
     counts = Counter(r.outcome.label.value for r in records if r.outcome)
     return ", ".join(f"{label} {n}" for label, n in counts.most_common())

@@ -156,6 +156,7 @@ class Run:
         return cls(recipe, lineage, paths, info, sandbox, agent, reporter, fidelity, gpus, lock)
 
     def close(self) -> None:
+        self.lineage.close()
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
@@ -271,6 +272,7 @@ class Run:
             paths=self.paths,
             sandbox=self.sandbox,
             evaluator_digest=self.info.evaluator_digest,
+            evaluator_source=self.recipe.evaluator_dir,
             baseline_commit=self.info.baseline_commit,
             run_id=self.info.run_id,
             gpus=self.gpus,

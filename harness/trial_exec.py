@@ -20,7 +20,7 @@ from evaluators.decision import Decision, decide, gates as evaluate_gates
 from evaluators.hashing import changed_files, file_hashes, tree_digest
 from evaluators.labels import RunMeasurements, label_run
 from evaluators.legality import check_python_syntax
-from harness.evaluator_code import EvaluatorCodeError, load_entry
+from harness.evaluator_code import EvaluatorCodeError, load_entry, snapshot_evaluator
 from harness.types import Label, Outcome, PhaseUsage, RecipeSpec, Trial, TrialRecord
 from sandboxes.base import Limits, Mount, PhaseRequest, PhaseResult, Sandbox
 from trajectories.lineage import Lineage
@@ -73,6 +73,7 @@ class TrialExecutor:
     paths: RunPaths
     sandbox: Sandbox
     evaluator_digest: str
+    evaluator_source: Path
     baseline_commit: str
     run_id: str
     gpus: tuple[int, ...] = ()
@@ -132,7 +133,7 @@ class TrialExecutor:
                 for p in changed_files(baseline_protected, self._protected_hashes(workspace))
                 if p in baseline_protected
             ]
-            if tree_digest(self.paths.evaluator) != self.evaluator_digest:
+            if self._evaluator_changed():
                 tampered.append("evaluator code (changed during the train phase)")
             artifact_max = max(artifact_max, _folder_bytes(out))
             if train.timed_out or train.oom or train.exit_code != 0 or tampered:
@@ -159,7 +160,7 @@ class TrialExecutor:
                 )
             )
             judge.add("eval", seed, evaluation)
-            if tree_digest(self.paths.evaluator) != self.evaluator_digest:
+            if self._evaluator_changed():
                 tampered.append("evaluator code (changed during the eval phase)")
                 break
             if evaluation.timed_out or evaluation.oom or evaluation.exit_code != 0:
@@ -170,7 +171,7 @@ class TrialExecutor:
                 score_error = f"seed {seed}: {exc}"
                 break
 
-        gate_results = evaluate_gates(self.spec.gates, metrics_per_seed)
+        gate_results = evaluate_gates(self.spec.gates, metrics_per_seed) if metrics_per_seed else []
         decision = self._decide(trial, metrics_per_seed, parent, best)
         if not metrics_per_seed and score_error is None and judge.ran_all_phases_ok():
             score_error = "no seed produced predictions"
@@ -196,6 +197,18 @@ class TrialExecutor:
         )
 
     # -- pieces -------------------------------------------------------------
+
+    def _evaluator_changed(self) -> bool:
+        """Whether a phase modified the evaluator copy; if so, restore it from the recipe."""
+        if tree_digest(self.paths.evaluator) == self.evaluator_digest:
+            return False
+        restored = snapshot_evaluator(self.evaluator_source, self.paths.evaluator)
+        if restored != self.evaluator_digest:
+            raise EvaluatorCodeError(
+                f"the recipe's evaluator folder {self.evaluator_source} no longer matches the run's "
+                "evaluator digest; the run cannot continue with a different evaluator"
+            )
+        return True
 
     def _preflight(self, trial: Trial) -> str | None:
         files = {

@@ -17,7 +17,6 @@ import re
 import subprocess
 import tempfile
 import time
-import weakref
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,14 +213,9 @@ class Git:
         self.cwd = Path(cwd).resolve()
         self.objects = git_dir / "objects"
         self.env = git_env(git_dir)
+        # Closed by `close()` (Lineage.close / its context manager); if an owner
+        # forgets, the process still ends with ours, when its stdin closes.
         self._updater: subprocess.Popen[bytes] | None = None
-        weakref.finalize(self, Git._finalize, self.__dict__)
-
-    @staticmethod
-    def _finalize(state: dict) -> None:
-        proc = state.get("_updater")
-        if proc is not None:
-            _stop(proc)
 
     # -- processes ---------------------------------------------------------
 
