@@ -188,7 +188,7 @@ class Lineage:
     """
 
     def __init__(self, run_dir: Path) -> None:  # use init() / open()
-        self.run_dir = Path(run_dir)
+        self.run_dir = Path(run_dir).resolve()  # git runs elsewhere; relative paths would break
         self.git = Git(self.run_dir / ".git", self.run_dir)
         self.scratch = self.run_dir / SCRATCH_DIR
         self._lock = threading.RLock()

@@ -94,3 +94,9 @@ def test_replay_json_shape(scripted_run):
     assert set(data["best"]) == {"id", "score"}
     assert set(data["trials"][0]) == {"id", "parent", "agent", "specialist", "hypothesis", "status",
                                       "label", "score", "metrics"}
+
+
+def test_run_with_a_relative_out_folder(tmp_path):
+    result = harness("run", "--trials", "1", "--fidelity", "smoke", "--run-id", "rel", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert harness("replay", "runs/rel", "--verify", cwd=tmp_path).returncode == 0
