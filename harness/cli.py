@@ -108,7 +108,7 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
         seed = info.seed
     else:
         loaded = load_recipe(recipe or DEFAULT_RECIPE)
-        run_dir = out / (run_id or default_run_id(loaded.spec.name))
+        run_dir = out / (run_id or default_run_id(loaded.spec.name, out))
     agent = make_agent(agent_name, proposals_file=proposals, seed=seed)
     sandbox = make_sandbox(sandbox_kind)
     reporter = ConsoleReporter(console, trials, loaded.spec.metric.name)

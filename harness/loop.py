@@ -346,5 +346,11 @@ def _take_lock(paths: RunPaths) -> int:
     return fd
 
 
-def default_run_id(recipe: str) -> str:
-    return f"{recipe}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
+def default_run_id(recipe: str, out: Path) -> str:
+    """RECIPE-<UTC time>, with a counter when a run of the same second exists."""
+    stem = f"{recipe}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
+    candidate, n = stem, 1
+    while (out / candidate).exists():
+        n += 1
+        candidate = f"{stem}-{n}"
+    return candidate
