@@ -83,19 +83,28 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the agents and the scheduler.")
 @click.option("--fidelity", help="Fidelity level of the recipe to run trials at (default: the recipe's).")
 @click.option("--parallel", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Trials run at once (this version runs one at a time).")
-@click.option("--gpus", help="GPU ids given to trials, e.g. 0,1.")
+              help="Trials run at once; with K > 1 the next proposal is prepared while trials run.")
+@click.option("--gpus", help="GPU ids given to trials, e.g. 0,1,2,3.")
+@click.option("--gpus-per-trial", type=click.IntRange(min=0), default=None,
+              help="GPUs each trial gets from --gpus (default: all of them when --parallel is 1, else 1).")
 @click.option("--resume", type=click.Path(path_type=Path, file_okay=False), help="Continue this run directory.")
-def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, fidelity, parallel, gpus, resume):
+def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, fidelity, parallel, gpus,
+        gpus_per_trial, resume):
     """Run trials of RECIPE (default: the CPU recipe `collision`) and record them in a lineage."""
     from harness.agents.base import make_agent
     from harness.console import ConsoleReporter, label_counts, summary_table
     from harness.loop import Run, RunError, default_run_id
     from sandboxes import make_sandbox
 
-    if parallel != 1:
-        raise RunError("--parallel above 1 is not supported by this version; trials run one at a time")
+    from harness.scheduler import plan_slots
+
     gpu_ids = _parse_gpus(gpus)
+    if gpus_per_trial is None:
+        gpus_per_trial = len(gpu_ids) if parallel == 1 else min(1, len(gpu_ids))
+    try:
+        slots = plan_slots(parallel, gpu_ids, gpus_per_trial)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
     if resume is not None:
         from trajectories.lineage import Lineage
 
@@ -124,7 +133,7 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
             the_run = Run.create(loaded, run_dir, agent=agent, sandbox=sandbox, reporter=reporter,
                                  seed=seed, fidelity=fidelity, gpus=gpu_ids)
         try:
-            the_run.run(trials)
+            the_run.run(trials, slots)
         finally:
             the_run.close()
     finally:

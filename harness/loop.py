@@ -17,12 +17,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
+from evaluators.decision import decide
 from evaluators.legality import check_diff
 from harness import __version__
 from harness.agents.base import Agent, AgentContext
 from harness.evaluator_code import EvaluatorCodeError, load_entry, snapshot_evaluator
 from harness.recipe_loader import LoadedRecipe
-from harness.trial_exec import RunPaths, TrialExecutor, utc_now
+from harness.scheduler import SlotPlan, plan_slots, run_slots
+from harness.trial_exec import RunPaths, TrialExecutor, seed_scores, utc_now
 from harness.types import (
     BASELINE_TRIAL_ID,
     Label,
@@ -68,6 +70,7 @@ class Run:
     fidelity: str
     gpus: tuple[int, ...] = ()
     _lock: int | None = field(default=None, repr=False)
+    _exhausted: bool = field(default=False, repr=False)
 
     @property
     def spec(self) -> RecipeSpec:
@@ -163,13 +166,14 @@ class Run:
 
     # -- the loop -----------------------------------------------------------
 
-    def run(self, trials: int) -> None:
+    def run(self, trials: int, slots: SlotPlan | None = None) -> None:
         """Finish interrupted trials, then propose and run up to `trials` new ones."""
-        for record in self.lineage.records():
-            if record.outcome is None:
-                if record.trial.id != BASELINE_TRIAL_ID:
-                    self.reporter.note(f"{record.trial.id}: proposal recorded but never evaluated; running it now")
-                self._evaluate(record.trial)
+        slots = slots or plan_slots(1, self.gpus, len(self.gpus))
+        pending = [r.trial for r in self.lineage.records() if r.outcome is None]
+        if pending and pending[0].id == BASELINE_TRIAL_ID:
+            baseline_trial = pending.pop(0)
+            self.reporter.trial_started(baseline_trial)
+            self._record_outcome(baseline_trial, self._execute(baseline_trial, slots.gpu_groups[0]))
         baseline = self.lineage.record(BASELINE_TRIAL_ID).outcome
         if baseline is None or baseline.label is not Label.keep:
             label = baseline.label.value if baseline else "no outcome"
@@ -177,13 +181,19 @@ class Run:
                 f"the baseline trial failed ({label}): {baseline.explanation if baseline else ''}\n"
                 f"No trial can be judged against a broken baseline; see `harness show {self.paths.run_dir} t0000`."
             )
-        for _ in range(trials):
-            trial = self._propose_and_record()
-            if trial is None:
-                self.reporter.note(f"agent {self.agent.name!r} has no more proposals")
-                break
-            if self.lineage.record(trial.id).outcome is None:
-                self._evaluate(trial)
+        for trial in pending:
+            self.reporter.note(f"{trial.id}: proposal recorded but never evaluated; running it now")
+        run_slots(
+            slots,
+            pending,
+            trials,
+            propose=self._propose_and_record,
+            needs_run=lambda trial: self.lineage.record(trial.id).outcome is None,
+            execute=self._execute,
+            record=self._record_outcome,
+        )
+        if self._exhausted:
+            self.reporter.note(f"agent {self.agent.name!r} has no more proposals")
 
     def _propose_and_record(self) -> Trial | None:
         records = self.lineage.records()
@@ -200,6 +210,7 @@ class Run:
         )
         proposal = self.agent.propose(ctx)
         if proposal is None:
+            self._exhausted = True
             return None
         tid = trial_id(number)
         by_id = {r.trial.id: r for r in records}
@@ -261,7 +272,8 @@ class Run:
             self._record_outcome(trial, outcome)
         return trial
 
-    def _evaluate(self, trial: Trial) -> None:
+    def _execute(self, trial: Trial, gpus: tuple[int, ...]) -> Outcome:
+        """Run one trial (in a trial thread); infrastructure failures are retried, then `harness_error`."""
         records = {r.trial.id: r for r in self.lineage.records()}
         parent = records.get(trial.parent) if trial.parent else None
         best_id = self.lineage.best()
@@ -275,37 +287,53 @@ class Run:
             evaluator_source=self.recipe.evaluator_dir,
             baseline_commit=self.info.baseline_commit,
             run_id=self.info.run_id,
-            gpus=self.gpus,
+            gpus=gpus,
         )
-        if trial.id == BASELINE_TRIAL_ID:
-            self.reporter.trial_started(trial)
         last_error = ""
         for attempt in range(1 + HARNESS_ERROR_RETRIES):
             try:
-                outcome = executor.execute(trial, parent, best)
-                break
+                return executor.execute(trial, parent, best)
             except (SandboxError, EvaluatorCodeError, OSError) as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
                 self.reporter.note(f"{trial.id}: infrastructure error (attempt {attempt + 1}): {last_error}")
-        else:
-            now = utc_now()
-            outcome = Outcome(
-                label=Label.harness_error,
-                explanation=f"the harness failed {1 + HARNESS_ERROR_RETRIES} times running this trial "
-                f"(not the proposal's fault): {last_error}",
-                evaluator_digest=self.info.evaluator_digest,
-                started=now,
-                finished=now,
-            )
-        self._record_outcome(trial, outcome)
+        now = utc_now()
+        return Outcome(
+            label=Label.harness_error,
+            explanation=f"the harness failed {1 + HARNESS_ERROR_RETRIES} times running this trial "
+            f"(not the proposal's fault): {last_error}",
+            evaluator_digest=self.info.evaluator_digest,
+            started=now,
+            finished=now,
+        )
 
     def _record_outcome(self, trial: Trial, outcome: Outcome) -> None:
+        """The single writer of outcomes; the keep rule is applied against the best *now*."""
+        outcome = self._decide_now(trial, outcome)
         record = TrialRecord(trial=trial, outcome=outcome)
         self.lineage.record_outcome(record)
         if outcome.label is Label.keep:
             self.lineage.set_best(trial.id)
         best_id = self.lineage.best() or BASELINE_TRIAL_ID
         self.reporter.trial_finished(record, self.lineage.record(best_id))
+
+    def _decide_now(self, trial: Trial, outcome: Outcome) -> Outcome:
+        """Re-apply the keep rule at record time: with parallel trials the best may
+        have moved since this trial started."""
+        if trial.id == BASELINE_TRIAL_ID or outcome.label not in (Label.keep, Label.not_improved):
+            return outcome
+        parent = self.lineage.record(trial.parent) if trial.parent else None
+        best_id = self.lineage.best()
+        best = self.lineage.record(best_id) if best_id else None
+        decision = decide(self.spec.metric, list(outcome.seed_scores), seed_scores(parent), seed_scores(best))
+        label = Label.keep if decision.keep else Label.not_improved
+        return outcome.model_copy(
+            update={
+                "label": label,
+                "status": label.status,
+                "explanation": decision.reason,
+                "compared_to": [r.trial.id for r in (parent, best) if r is not None],
+            }
+        )
 
     def _read_editable(self, tid: str, path: str) -> str:
         if not self.spec.is_editable(path):

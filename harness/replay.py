@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from evaluators.decision import decide
+from harness.trial_exec import seed_scores
 from harness.types import BASELINE_TRIAL_ID, Label, TrialRecord
 from trajectories.verify import VerifyReport, verify_lineage
 
@@ -73,17 +74,21 @@ def decision_problems(report: VerifyReport) -> list[str]:
     problems: list[str] = []
     by_id = {r.trial.id: r for r in report.records}
     best: TrialRecord | None = None
-    for record in report.records:
+    # Walk outcomes in ledger order: with parallel trials, "the best at decision
+    # time" is the last keep recorded before this outcome, not the last by id.
+    for tid in report.outcome_order:
+        record = by_id.get(tid)
+        if record is None:
+            continue
         outcome = record.outcome
         if outcome is None:
             continue
-        tid = record.trial.id
         if outcome.evaluator_digest != report.info.evaluator_digest:
             problems.append(f"{tid}: scored by evaluator {outcome.evaluator_digest[:12]!r}, "
                             f"but the run's evaluator is {report.info.evaluator_digest[:12]!r}")
         if tid != BASELINE_TRIAL_ID and outcome.label in (Label.keep, Label.not_improved):
             parent = by_id.get(record.trial.parent or "")
-            decision = decide(metric, list(outcome.seed_scores), _scores(parent), _scores(best))
+            decision = decide(metric, list(outcome.seed_scores), seed_scores(parent), seed_scores(best))
             if decision.keep != (outcome.label is Label.keep):
                 problems.append(
                     f"{tid}: recorded {outcome.label.value}, but the keep rule says "
@@ -92,12 +97,6 @@ def decision_problems(report: VerifyReport) -> list[str]:
         if outcome.label is Label.keep:
             best = record
     return problems
-
-
-def _scores(record: TrialRecord | None) -> list[float] | None:
-    if record is None or record.outcome is None or not record.outcome.seed_scores:
-        return None
-    return list(record.outcome.seed_scores)
 
 
 def _trial_row(record: TrialRecord) -> ReplayTrial:

@@ -275,10 +275,11 @@ class TrialExecutor:
         candidate = [m[name] for m in metrics_per_seed]
         if trial.id == "t0000":
             return Decision(keep=True, reason="baseline")
-        return decide(self.spec.metric, candidate, _seed_scores(parent), _seed_scores(best))
+        return decide(self.spec.metric, candidate, seed_scores(parent), seed_scores(best))
 
 
-def _seed_scores(record: TrialRecord | None) -> list[float] | None:
+def seed_scores(record: TrialRecord | None) -> list[float] | None:
+    """The per-seed scores of a recorded trial (None when it has none)."""
     if record is None or record.outcome is None or not record.outcome.seed_scores:
         return None
     return list(record.outcome.seed_scores)

@@ -58,6 +58,8 @@ class VerifyReport(BaseModel):
     """Trial `refs/heads/best` points at (None when missing or not a trial)."""
     info: RunInfo | None = None
     """The run metadata, when `run.json` validates."""
+    outcome_order: list[str] = []
+    """Trial ids in the order their outcomes were appended to the ledger."""
 
     @property
     def ok(self) -> bool:
@@ -209,6 +211,7 @@ class _Verifier:
             return
 
         state, events, outcome_order, info = self.check_ledger(head)
+        report.outcome_order = list(outcome_order)
         report.info = info
 
         # Final records of the ledger head.

@@ -100,3 +100,17 @@ def test_run_with_a_relative_out_folder(tmp_path):
     result = harness("run", "--trials", "1", "--fidelity", "smoke", "--run-id", "rel", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert harness("replay", "runs/rel", "--verify", cwd=tmp_path).returncode == 0
+
+
+def test_parallel_run_verifies(tmp_path):
+    result = harness("run", "--trials", "4", "--parallel", "2", "--fidelity", "smoke",
+                     "--out", tmp_path, "--run-id", "p")
+    assert result.returncode == 0, result.stdout + result.stderr
+    code, report = replay_json(tmp_path / "p")
+    assert code == 0, report["problems"]
+    assert len(report["trials"]) == 5
+
+
+def test_gpus_that_do_not_split_are_a_usage_error(tmp_path):
+    result = harness("run", "--parallel", "2", "--gpus", "0,1,2", "--gpus-per-trial", "2", "--out", tmp_path)
+    assert result.returncode == 2 and "do not split" in (result.stdout + result.stderr)
