@@ -50,7 +50,9 @@ class ReplayReport(BaseModel):
 def replay(run_dir: Path) -> ReplayReport:
     report = verify_lineage(run_dir)
     problems = list(report.problems)
-    if report.info is not None:
+    # An imported run's keep decisions are its source's (recorded, with the original
+    # label); only the lineage itself can be verified for it.
+    if report.info is not None and report.info.imported is None:
         problems += decision_problems(report)
     by_id = {r.trial.id: r for r in report.records}
     best_record = by_id.get(report.best) if report.best else None

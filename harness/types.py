@@ -444,6 +444,8 @@ class Outcome(Frozen):
     """ISO 8601 UTC time the evaluation began."""
     finished: str
     """ISO 8601 UTC time the evaluation ended."""
+    original_label: str | None = None
+    """For imported trials: the label as the source wrote it (ours is mapped from it)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -469,6 +471,19 @@ class TrialRecord(Frozen):
     """None between the proposal commit and the outcome commit."""
 
 
+class ImportSource(Frozen):
+    """Where an imported run came from (`harness import`)."""
+
+    format: str
+    """Importer that read it, e.g. `auto-research-recipes` or `autoresearch`."""
+    path: str
+    """The file as given on the command line."""
+    sha256: str
+    """Digest of the imported file's bytes."""
+    problems: list[str] = Field(default_factory=list)
+    """Rows that were malformed and imported as far as they could be recovered, with line numbers."""
+
+
 class RunInfo(Frozen):
     """Run metadata, stored once in the ledger (`run.json`)."""
 
@@ -490,3 +505,6 @@ class RunInfo(Frozen):
     """ISO 8601 UTC time the run was created."""
     harness_version: str
     """Version of the harness that created the run."""
+    imported: ImportSource | None = None
+    """Set when the run was imported from an external trajectory: its trials carry
+    no code, and keep decisions are the source's, not re-derived."""
