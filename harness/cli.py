@@ -26,10 +26,11 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from harness.agents.base import AgentError
     from harness.evaluator_code import EvaluatorCodeError
     from harness.loop import RunError
+    from harness.rerun import RerunError
     from sandboxes.errors import SandboxError
     from trajectories.lineage import LineageError
 
-    return EXPECTED_ERRORS + (AgentError, EvaluatorCodeError, RunError, SandboxError, LineageError)
+    return EXPECTED_ERRORS + (AgentError, EvaluatorCodeError, RunError, RerunError, SandboxError, LineageError)
 
 
 def main() -> None:
@@ -155,14 +156,30 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--verify", is_flag=True, help="Print every integrity problem found (exit 1 when any).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (DESIGN.md contract).")
-def replay(run_dir, verify, as_json):
-    """Audit RUN_DIR: re-derive what can be re-derived from its lineage; exit 0 only when verified."""
+@click.option("--rerun", "rerun_targets", multiple=True, metavar="T",
+              help="Re-execute trial T (an id, `best` or `top:K`; repeatable) with new seeds and check "
+                   "its score reproduces within noise; the verdict is appended to refs/heads/replays.")
+@click.option("--rerun-seeds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Seeds each rerun uses (at least the trial's own count).")
+@click.option("--sandbox", "sandbox_kind", type=click.Choice(["local", "docker"]), default="local",
+              show_default=True, help="Sandbox for --rerun.")
+def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind):
+    """Audit RUN_DIR: re-derive what can be re-derived from its lineage; exit 0 only when verified
+    (and, with --rerun, every re-executed score reproduced)."""
     from harness.console import replay_table
     from harness.replay import replay as do_replay
     from trajectories.lineage import Lineage
 
-    Lineage.open(run_dir).close()  # a clear error when RUN_DIR is not a run
+    with Lineage.open(run_dir) as lineage:  # a clear error when RUN_DIR is not a run
+        info = lineage.run_info()
     report = do_replay(run_dir)
+    reproduced = True
+    if rerun_targets:
+        verdicts = _rerun(run_dir, info, list(rerun_targets), rerun_seeds, sandbox_kind, quiet=as_json)
+        reproduced = all(v.reproduced for v in verdicts)
+        if not reproduced:
+            report = report.model_copy(update={"problems": report.problems + [
+                f"{v.trial}: not reproduced: {v.reason}" for v in verdicts if not v.reproduced]})
     if as_json:
         click.echo(report.model_dump_json())
     else:
@@ -177,7 +194,22 @@ def replay(run_dir, verify, as_json):
                 console.print(f"  - {escape(problem)}")
             if not verify and len(report.problems) > 5:
                 console.print("  (use --verify to list all)")
-    sys.exit(0 if report.verified else 1)
+    sys.exit(0 if report.verified and reproduced else 1)
+
+
+def _rerun(run_dir: Path, info, targets: list[str], seeds: int, sandbox_kind: str, quiet: bool):
+    from harness.rerun import rerun_trials
+    from sandboxes import make_sandbox
+
+    recipe = load_recipe(info.recipe_dir if Path(info.recipe_dir).is_dir() else info.recipe.name)
+
+    def show(verdict) -> None:
+        if not quiet:
+            word = "[green]reproduced[/]" if verdict.reproduced else "[bold red]NOT reproduced[/]"
+            console.print(f"rerun {verdict.trial}: {word}: {escape(verdict.reason)}")
+
+    report = rerun_trials(run_dir, recipe, make_sandbox(sandbox_kind), targets, seeds, on_verdict=show)
+    return report.verdicts
 
 
 @cli.command()

@@ -100,7 +100,7 @@ class Run:
         lock = _take_lock(paths)
         reporter.note(f"preparing data with the evaluator of recipe {recipe.spec.name!r}")
         digest = snapshot_evaluator(recipe.evaluator_dir, paths.evaluator)
-        _prepare_data(recipe.spec, paths)
+        prepare_data(recipe.spec, paths)
         baseline_commit = lineage.commit_baseline(
             recipe.source_dir,
             "Baseline: the recipe's starting source",
@@ -155,7 +155,7 @@ class Run:
                 f"({info.evaluator_digest[:12]} -> {digest[:12]}); a run cannot change its evaluator"
             )
         if not paths.heldout_labels.is_dir():
-            _prepare_data(info.recipe, paths)
+            prepare_data(info.recipe, paths)
         return cls(recipe, lineage, paths, info, sandbox, agent, reporter, fidelity, gpus, lock)
 
     def close(self) -> None:
@@ -354,7 +354,7 @@ def _check_fidelity(spec: RecipeSpec, fidelity: str | None) -> str:
     return fidelity
 
 
-def _prepare_data(spec: RecipeSpec, paths: RunPaths) -> None:
+def prepare_data(spec: RecipeSpec, paths: RunPaths) -> None:
     for folder in (paths.train_data, paths.heldout_inputs, paths.heldout_labels):
         folder.mkdir(parents=True, exist_ok=True)
     prepare = load_entry(paths.evaluator, spec.evaluator.prepare)

@@ -78,10 +78,17 @@ class TrialExecutor:
     run_id: str
     gpus: tuple[int, ...] = ()
 
-    def execute(self, trial: Trial, parent: TrialRecord | None, best: TrialRecord | None) -> Outcome:
+    def execute(
+        self,
+        trial: Trial,
+        parent: TrialRecord | None,
+        best: TrialRecord | None,
+        scratch_name: str | None = None,
+    ) -> Outcome:
+        """Run `trial` and judge it; scratch files go to `.harness/trials/<scratch_name or id>`."""
         started = utc_now()
         judge = _Judgement(started=started)
-        root = self.paths.trial(trial.id)
+        root = self.paths.trial(scratch_name or trial.id)
         if root.exists():  # leftovers of an interrupted attempt
             shutil.rmtree(root)
         root.mkdir(parents=True)

@@ -53,6 +53,7 @@ from ._git import (
 )
 
 LEDGER_REF = "refs/heads/ledger"
+REPLAYS_REF = "refs/heads/replays"
 BEST_REF = "refs/heads/best"
 TRIAL_REF_PREFIX = "refs/trials/"
 RUN_FILE = "run.json"
@@ -111,10 +112,14 @@ def record_path(tid: str) -> str:
 
 
 def dump_json(model) -> bytes:  # noqa: ANN001 - any pydantic model
-    """Stable bytes: `model_dump(mode="json")`, sorted keys, indent 1, trailing newline.
+    """Stable bytes: `model_dump(mode="json", exclude_defaults=True)`, sorted keys,
+    indent 1, trailing newline.
 
-    Refuses non-finite floats (they would not survive a round trip)."""
-    data = model.model_dump(mode="json")
+    Fields at their default are left out so that a later version adding an
+    optional field does not change the canonical bytes of records already
+    written (old runs keep verifying). Refuses non-finite floats (they would
+    not survive a round trip)."""
+    data = model.model_dump(mode="json", exclude_defaults=True)
     try:
         text = json.dumps(data, sort_keys=True, indent=1, ensure_ascii=True, allow_nan=False)
     except ValueError as exc:
@@ -552,6 +557,33 @@ class Lineage:
             ) from exc
         self._ledger_head = commit
         return commit
+
+    # -- replay verdicts ----------------------------------------------------------
+
+    def append_verdict(self, data: bytes, subject: str) -> str:
+        """Append a replay verdict (JSON bytes) to `refs/heads/replays`.
+
+        A chain of its own, beside the ledger: auditing a run adds to its
+        history without rewriting any of it (the ledger and trials are untouched).
+        """
+        with self._lock:
+            old = self.git.ref(REPLAYS_REF)
+            blob = self.git.write_blob(data)
+            tree = self.git.write_tree([(MODE_FILE, "verdict.json", blob)])
+            commit = self.git.write_commit(tree, [old] if old else [], format_message(subject, {}))
+            try:
+                self.git.update_refs([(REPLAYS_REF, commit, old or ZERO_SHA)])
+            except GitError as exc:
+                raise LineageError(f"{REPLAYS_REF} moved under us: {exc.stderr.strip()}") from exc
+            return commit
+
+    def verdicts(self) -> list[bytes]:
+        """Every replay verdict, oldest first."""
+        head = self.git.ref(REPLAYS_REF)
+        if head is None:
+            return []
+        shas = self.git.text("rev-list", "--reverse", head).split()
+        return [self.git.run("show", f"{sha}:verdict.json").stdout for sha in shas]
 
     # -- best ------------------------------------------------------------------
 

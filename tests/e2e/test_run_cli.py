@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import EXPECTED_LABELS, harness, replay_json
+from conftest import EXPECTED_LABELS, git, harness, replay_json
 
 
 def test_default_run_records_and_verifies(tmp_path):
@@ -114,3 +114,19 @@ def test_parallel_run_verifies(tmp_path):
 def test_gpus_that_do_not_split_are_a_usage_error(tmp_path):
     result = harness("run", "--parallel", "2", "--gpus", "0,1,2", "--gpus-per-trial", "2", "--out", tmp_path)
     assert result.returncode == 2 and "do not split" in (result.stdout + result.stderr)
+
+
+def test_rerun_best_reproduces_and_leaves_history_alone(run_copy):
+    ledger_before = git(run_copy, "rev-parse", "ledger")
+    result = harness("replay", run_copy, "--rerun", "best")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "rerun t0001: reproduced" in result.stdout
+    assert git(run_copy, "rev-parse", "ledger") == ledger_before
+    assert "1/1 reproduced" in git(run_copy, "log", "--format=%s", "replays")
+    code, report = replay_json(run_copy)
+    assert code == 0, report["problems"]
+
+
+def test_rerun_of_an_unknown_trial_is_a_clear_error(scripted_run):
+    result = harness("replay", scripted_run, "--rerun", "t0999")
+    assert result.returncode == 2 and "no such trial" in result.stderr

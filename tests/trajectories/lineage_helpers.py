@@ -276,7 +276,7 @@ def edit_json(path_value: list[str], value) -> "callable":  # noqa: ANN001
         doc = json.loads(data)
         node = doc
         for key in path_value[:-1]:
-            node = node[key]
+            node = node.get(key)  # fields at their default are not stored
             if node is None:
                 return data
         node[path_value[-1]] = value

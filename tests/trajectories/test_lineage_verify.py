@@ -326,7 +326,7 @@ def test_baseline_must_be_kept(small_run: RunBuilder) -> None:
 
     def demote(data: bytes) -> bytes:
         doc = json.loads(data)
-        if doc["outcome"]:
+        if doc.get("outcome"):
             doc["outcome"]["label"] = "not_improved"
             doc["outcome"]["status"] = "discard"
         return (json.dumps(doc, sort_keys=True, indent=1) + "\n").encode()
