@@ -123,6 +123,7 @@ def gates(spec_gates: list[GateSpec], metrics_per_seed: list[dict[str, float]]) 
                 threshold=gate.threshold,
                 value=value,
                 passed=value is not None and gate.passes(value),
+                on_miss=gate.on_miss,
             )
         )
     return results

@@ -144,13 +144,22 @@ def _metric_missing(m: RunMeasurements, b: Budgets, metric: str) -> str | None:
     return None
 
 
-def _gate_miss(m: RunMeasurements, b: Budgets, metric: str) -> str | None:
-    missed = [
+def _missed_gates(m: RunMeasurements, on_miss: str) -> list[str]:
+    return [
         f"{g.metric} {g.op} {g.threshold:g} "
         + ("(not enough seeds produced it)" if g.value is None else f"(measured {g.value:.4g})")
         for g in m.gates
-        if not g.passed
+        if not g.passed and g.on_miss == on_miss
     ]
+
+
+def _measured_size(m: RunMeasurements, b: Budgets, metric: str) -> str | None:
+    missed = _missed_gates(m, "size_failure")
+    return ("size cap missed, as measured by the evaluator: " + "; ".join(missed)) if missed else None
+
+
+def _gate_miss(m: RunMeasurements, b: Budgets, metric: str) -> str | None:
+    missed = _missed_gates(m, "gate_miss")
     return ("gate missed: " + "; ".join(missed)) if missed else None
 
 
@@ -164,6 +173,7 @@ _RULES: tuple[tuple[Label, Callable[[RunMeasurements, Budgets, str], str | None]
     (Label.eval_budget_overrun, _eval_timeout),
     (Label.crash, _eval_crash),
     (Label.metric_missing, _metric_missing),
+    (Label.size_failure, _measured_size),
     (Label.gate_miss, _gate_miss),
 )
 """Failure rules in priority order; the first that fires labels the trial."""
@@ -173,7 +183,8 @@ def label_run(measurements: RunMeasurements, budgets: Budgets, metric: str) -> t
     """Label a trial that ran, with an explanation; `metric` is the score's name.
 
     Priority: preflight_crash, budget_overrun, oom, crash (train), tamper,
-    size_failure, eval_budget_overrun, crash (eval), metric_missing, gate_miss,
+    size_failure, eval_budget_overrun, crash (eval), metric_missing, size_failure (a
+    missed gate marked `on_miss = "size_failure"`), gate_miss,
     then keep / not_improved from `measurements.decision`. Raises ValueError when
     no failure rule fires and no decision was given.
     """

@@ -10,6 +10,7 @@ with the evaluator's own code, apply gates and the keep rule.
 
 from __future__ import annotations
 
+import inspect
 import shlex
 import shutil
 from dataclasses import dataclass
@@ -173,7 +174,10 @@ class TrialExecutor:
             if evaluation.timed_out or evaluation.oom or evaluation.exit_code != 0:
                 break
             try:
-                metrics_per_seed.append(self._score(preds))
+                measured = ScoreInputs(
+                    train_wallclock_s=train.wallclock_s, out_dir=out, workspace_dir=workspace, seed=seed
+                )
+                metrics_per_seed.append(self._score(preds, measured))
             except ValueError as exc:
                 score_error = f"seed {seed}: {exc}"
                 break
@@ -257,12 +261,9 @@ class TrialExecutor:
             gpus=list(self.gpus),
         )
 
-    def _score(self, preds: Path) -> dict[str, float]:
-        try:
-            score_fn = load_entry(self.paths.evaluator, self.spec.evaluator.score)
-        except EvaluatorCodeError:
-            raise
-        metrics = score_fn(preds, self.paths.heldout_labels)
+    def _score(self, preds: Path, measured: "ScoreInputs") -> dict[str, float]:
+        score_fn = load_entry(self.paths.evaluator, self.spec.evaluator.score)
+        metrics = score_fn(preds, self.paths.heldout_labels, **_score_extras(score_fn, measured))
         if self.spec.metric.name not in metrics:
             raise EvaluatorCodeError(
                 f"the evaluator's score function returned no {self.spec.metric.name!r} metric"
@@ -283,6 +284,33 @@ class TrialExecutor:
         if trial.id == "t0000":
             return Decision(keep=True, reason="baseline")
         return decide(self.spec.metric, candidate, seed_scores(parent), seed_scores(best))
+
+
+@dataclass(frozen=True)
+class ScoreInputs:
+    """What the host measured, offered to the evaluator's score function.
+
+    A score function receives those of these it names as keyword parameters,
+    e.g. `def score(preds_dir, labels_dir, train_wallclock_s)` for a recipe whose
+    score is the harness-timed training time, or `out_dir` / `workspace_dir` to
+    measure artifact bytes itself. Nothing here comes from the trial's own words.
+    """
+
+    train_wallclock_s: float
+    out_dir: Path
+    workspace_dir: Path
+    seed: int
+
+
+def _score_extras(score_fn, measured: ScoreInputs) -> dict[str, object]:
+    params = inspect.signature(score_fn).parameters
+    offered = {
+        "train_wallclock_s": measured.train_wallclock_s,
+        "out_dir": measured.out_dir,
+        "workspace_dir": measured.workspace_dir,
+        "seed": measured.seed,
+    }
+    return {name: value for name, value in offered.items() if name in params}
 
 
 def seed_scores(record: TrialRecord | None) -> list[float] | None:

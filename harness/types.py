@@ -124,6 +124,9 @@ class GateSpec(Frozen):
     """The value the metric must reach."""
     min_seeds: int = Field(default=1, ge=1)
     """The gate counts as missed when fewer seeds than this produced the metric."""
+    on_miss: Literal["gate_miss", "size_failure"] = "gate_miss"
+    """Label of a trial that misses this gate: `size_failure` for size caps that the
+    evaluator measures itself (e.g. code bytes + compressed model bytes)."""
 
     def passes(self, value: float) -> bool:
         return {
@@ -190,8 +193,11 @@ class EvaluatorSpec(Frozen):
     split, the held-out inputs and the held-out labels (deterministically)."""
     score: str
     """`file.py:function` in the evaluator folder, called on the host as
-    `function(preds_dir, heldout_labels_dir) -> dict[str, float]` for one seed; raises
-    `ValueError` with a reason when the predictions are missing or invalid."""
+    `function(preds_dir, heldout_labels_dir, **measured) -> dict[str, float]` for one
+    seed, where `measured` holds those of `train_wallclock_s`, `out_dir`,
+    `workspace_dir`, `seed` that the function names as parameters (host
+    measurements, see `harness.trial_exec.ScoreInputs`); raises `ValueError` with a
+    reason when the predictions are missing or invalid."""
 
 
 class SandboxSpec(Frozen):
@@ -392,6 +398,8 @@ class GateResult(Frozen):
     """Measured value (None when missing)."""
     passed: bool
     """Whether the gate held."""
+    on_miss: Literal["gate_miss", "size_failure"] = "gate_miss"
+    """Label a miss of this gate gives (from the gate's spec)."""
 
 
 class PhaseUsage(Frozen):

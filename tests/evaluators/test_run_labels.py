@@ -157,3 +157,16 @@ def test_preflight_crash_only_preflight_ran():
     )
     lab, why = label_run(m, BUDGETS, "ap")
     assert lab is Label.preflight_crash and "a.py:2" in why
+
+
+def test_missed_size_gate_is_size_failure_not_gate_miss():
+    size_gate = GateResult(metric="artifact_bytes", op="<=", threshold=16e6, value=17e6, passed=False,
+                           on_miss="size_failure")
+    result, why = label_run(good(gates=[size_gate]), BUDGETS, "ap")
+    assert result is Label.size_failure and "artifact_bytes <= 1.6e+07" in why
+
+
+def test_size_gate_outranks_an_ordinary_gate_miss():
+    size_gate = GateResult(metric="bytes", op="<=", threshold=1, value=2, passed=False, on_miss="size_failure")
+    acc_gate = GateResult(metric="acc", op=">=", threshold=0.95, value=0.5, passed=False)
+    assert label(good(gates=[acc_gate, size_gate])) is Label.size_failure
