@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.syntax import Syntax
 
 from harness import __version__
-from harness.recipe_loader import DEFAULT_RECIPE, RecipeError, available_recipes, load_recipe
+from harness.recipe_loader import DEFAULT_RECIPE, RecipeError, load_recipe
 
 # Logs and CI output are read in wide windows: do not wrap trial lines at 80 columns there.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -72,7 +72,7 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
 @cli.command()
 @click.argument("recipe", required=False)
 @click.option("--agent", "agent_name", default="random", show_default=True,
-              help="Who proposes trials: random, bayes or scripted.")
+              help="Who proposes trials: random, bayes, scripted, anthropic or openai.")
 @click.option("--proposals", type=click.Path(path_type=Path), help="JSONL proposals for --agent scripted.")
 @click.option("--trials", type=click.IntRange(min=0), default=20, show_default=True,
               help="New trials to propose (the baseline t0000 comes on top).")
@@ -89,12 +89,20 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
 @click.option("--gpus-per-trial", type=click.IntRange(min=0), default=None,
               help="GPUs each trial gets from --gpus (default: all of them when --parallel is 1, else 1).")
 @click.option("--resume", type=click.Path(path_type=Path, file_okay=False), help="Continue this run directory.")
+@click.option("--model", help="Model for --agent anthropic|openai (default: the agent's).")
+@click.option("--base-url", help="API server for the LLM agents, e.g. a vLLM, llama.cpp or Ollama server.")
+@click.option("--prices", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="JSON/TOML price table {model: {input, output}} in USD per million tokens.")
+@click.option("--max-repairs", type=click.IntRange(min=0), help="Times a rejected LLM answer is sent back (default 2).")
+@click.option("--view-tokens", type=click.IntRange(min=500), help="Token budget of the lineage view (default 6000).")
+@click.option("--specialists", help="Comma-separated specialists of the recipe that take turns proposing.")
+@click.option("--max-cost", type=click.FloatRange(min=0), help="Stop proposing once proposals cost this many USD.")
 def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, fidelity, parallel, gpus,
-        gpus_per_trial, resume):
+        gpus_per_trial, resume, model, base_url, prices, max_repairs, view_tokens, specialists, max_cost):
     """Run trials of RECIPE (default: the CPU recipe `collision`) and record them in a lineage."""
     from harness.agents.base import make_agent
     from harness.console import ConsoleReporter, label_counts, summary_table
-    from harness.loop import Run, RunError, default_run_id
+    from harness.loop import Run, RunError, check_specialists, default_run_id
     from sandboxes import make_sandbox
 
     from harness.scheduler import plan_slots
@@ -119,7 +127,15 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
     else:
         loaded = load_recipe(recipe or DEFAULT_RECIPE)
         run_dir = out / (run_id or default_run_id(loaded.spec.name, out))
-    agent = make_agent(agent_name, proposals_file=proposals, seed=seed)
+    chosen_specialists = tuple(n.strip() for n in specialists.split(",") if n.strip()) if specialists else ()
+    check_specialists(loaded.spec, chosen_specialists)  # before anything is created
+    llm_options = {"model": model, "base_url": base_url, "prices": prices, "max_repairs": max_repairs,
+                   "token_budget": view_tokens}
+    if agent_name in ("anthropic", "openai"):
+        # Answers are cached per trial in the run, so a resumed run never pays twice.
+        llm_options["cache_dir"] = run_dir / ".harness" / "llm-cache"
+    set_options = {key: value for key, value in llm_options.items() if value is not None}
+    agent = make_agent(agent_name, proposals_file=proposals, seed=seed, **set_options)
     sandbox = make_sandbox(sandbox_kind)
     reporter = ConsoleReporter(console, trials, loaded.spec.metric.name)
     console.print(
@@ -134,6 +150,7 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
             the_run = Run.create(loaded, run_dir, agent=agent, sandbox=sandbox, reporter=reporter,
                                  seed=seed, fidelity=fidelity, gpus=gpu_ids)
         try:
+            the_run.configure(specialists=chosen_specialists, max_cost_usd=max_cost)
             the_run.run(trials, slots)
         finally:
             the_run.close()
@@ -148,6 +165,11 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
     best_record = next((r for r in records if r.trial.id == best), None)
     best_score = best_record.outcome.score if best_record and best_record.outcome else None
     console.print(f"labels: {label_counts(records)}")
+    tokens_in = sum(r.trial.proposal.usage.input_tokens for r in records)
+    tokens_out = sum(r.trial.proposal.usage.output_tokens for r in records)
+    if tokens_in or tokens_out:
+        cost = sum(r.trial.proposal.usage.cost_usd for r in records)
+        console.print(f"model usage: {tokens_in:,} input + {tokens_out:,} output tokens, ${cost:.4f}")
     console.print(f"best: {best} {loaded.spec.metric.name}={best_score}")
     console.print(f"run directory: {run_dir}   audit it with: harness replay {run_dir} --verify")
 
@@ -257,16 +279,82 @@ def show(run_dir, trial):
 
 @cli.group()
 def recipe():
-    """Recipe environments."""
+    """Recipe environments: list them, scaffold a new one, check one before a run."""
 
 
 @recipe.command("list")
 def recipe_list():
-    """List the shipped recipes."""
-    for name in available_recipes():
-        spec = load_recipe(name).spec
-        console.print(f"[bold]{name}[/]  {spec.metric.name} ({spec.metric.direction.value})  "
-                      f"{escape(' '.join(spec.description.split())[:80])}")
+    """List the shipped recipes and those installed packages register (entry point group
+    `harness.recipes`)."""
+    from harness.recipe_loader import recipe_entries
+
+    for entry in recipe_entries():
+        origin = "" if entry.origin == "shipped" else "  " + escape(f"[{entry.origin}]")
+        if entry.problem is not None:
+            console.print(f"[bold]{entry.name}[/]  [red]unusable:[/] {escape(entry.problem)}{origin}")
+            continue
+        try:
+            spec = load_recipe(str(entry.folder)).spec
+        except RecipeError as exc:
+            console.print(f"[bold]{entry.name}[/]  [red]invalid:[/] {escape(str(exc).splitlines()[0])}{origin}")
+            continue
+        where = "git" if spec.source.type == "git" else "local"
+        gpus = f", {spec.budgets.gpus} GPU" if spec.budgets.gpus else ""
+        console.print(f"[bold]{entry.name}[/]  {spec.metric.name} ({spec.metric.direction.value}; {where}{gpus})  "
+                      f"{escape(' '.join(spec.description.split())[:80])}{origin}")
+
+
+@recipe.command("new")
+@click.argument("name")
+@click.option("--dir", "parent", type=click.Path(path_type=Path, file_okay=False), default=Path("."),
+              show_default=True, help="Folder that receives the recipe folder NAME.")
+def recipe_new(name, parent):
+    """Scaffold a working CPU recipe NAME (spec, starting source, evaluator, README)."""
+    from harness.recipe_tools import new_recipe
+
+    folder = new_recipe(name, parent)
+    console.print(f"created recipe [bold]{name}[/] in {folder}")
+    console.print(f"next: harness recipe check {folder}   then: harness run {folder} --trials 5")
+
+
+@recipe.command("check")
+@click.argument("name")
+@click.option("--no-run", is_flag=True, help="Only the static checks: do not run the baseline.")
+@click.option("--repeats", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Baseline executions (seeds shifted by 1000 each) for the noise estimate.")
+@click.option("--sandbox", "sandbox_kind", type=click.Choice(["local", "docker"]), default="local",
+              show_default=True, help="Where the baseline runs.")
+@click.option("--fidelity", help="Fidelity level of the baseline runs (default: the recipe's).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def recipe_check(name, no_run, repeats, sandbox_kind, fidelity, as_json):
+    """Validate recipe NAME, check that its evaluator cannot be reached from the editable
+    surface, run its baseline (twice, for a noise estimate) and suggest a noise_margin.
+    Exit status 1 when a check fails; what needs a GPU this machine lacks is reported as skipped."""
+    from harness.recipe_tools import check_recipe
+
+    style = {"ok": "green", "warn": "yellow", "fail": "bold red", "skipped": "cyan"}
+
+    def show(item) -> None:
+        if not as_json:
+            console.print(f"[{style[item.status]}]{item.status:<7}[/] [bold]{item.name}[/]: {escape(item.detail)}")
+
+    report = check_recipe(name, run_baseline=not no_run, repeats=repeats, sandbox_kind=sandbox_kind,
+                          fidelity=fidelity, on_item=show)
+    if as_json:
+        click.echo(json.dumps({**report.model_dump(mode="json"), "ok": report.ok}))
+    else:
+        for what in report.not_run:
+            console.print(f"[cyan]not run:[/] {escape(what)}")
+        if report.noise is not None:
+            console.print(f"suggested [bold]noise_margin = {report.noise.suggested_noise_margin:g}[/] "
+                          f"(declared {report.noise.declared_noise_margin:g})")
+        if not report.ok:
+            console.print("[bold red]not ready[/]: fix the failed checks")
+        elif report.not_run:
+            console.print("[bold green]ready[/] as far as this machine can tell (see what was not run)")
+        else:
+            console.print("[bold green]ready[/]")
+    sys.exit(0 if report.ok else 1)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,11 @@ class Run:
     fidelity: str
     gpus: tuple[int, ...] = ()
     _lock: int | None = field(default=None, repr=False)
-    _exhausted: bool = field(default=False, repr=False)
+    specialists: tuple[str, ...] = ()
+    """Specialist partitions that take turns proposing (empty: no specialist)."""
+    max_cost_usd: float | None = None
+    """Stop proposing once the run's recorded proposals cost this much."""
+    _stop_reason: str | None = field(default=None, repr=False)
 
     @property
     def spec(self) -> RecipeSpec:
@@ -192,10 +196,25 @@ class Run:
             execute=self._execute,
             record=self._record_outcome,
         )
-        if self._exhausted:
-            self.reporter.note(f"agent {self.agent.name!r} has no more proposals")
+        if self._stop_reason:
+            self.reporter.note(self._stop_reason)
+
+    def configure(self, specialists: tuple[str, ...] = (), max_cost_usd: float | None = None) -> None:
+        """Choose the specialists that take turns and the cost limit (checked against the recipe)."""
+        check_specialists(self.spec, specialists)
+        self.specialists = specialists
+        self.max_cost_usd = max_cost_usd
+
+    def spent_usd(self) -> float:
+        """Cost of every proposal recorded in the lineage (so it survives resumes)."""
+        return sum(r.trial.proposal.usage.cost_usd for r in self.lineage.records())
 
     def _propose_and_record(self) -> Trial | None:
+        if self.max_cost_usd is not None:
+            spent = self.spent_usd()
+            if spent >= self.max_cost_usd:
+                self._stop_reason = f"cost limit reached: ${spent:.4f} spent of --max-cost ${self.max_cost_usd:g}"
+                return None
         records = self.lineage.records()
         best = self.lineage.best() or BASELINE_TRIAL_ID
         number = self.lineage.next_trial_number()
@@ -204,13 +223,14 @@ class Run:
             records=records,
             best=best,
             read_file=self._read_editable,
-            specialist=None,
+            list_files=self._list_editable,
+            specialist=self._next_specialist(number),
             seed=_derive_seed(self.info.seed, number),
             trial_number=number,
         )
         proposal = self.agent.propose(ctx)
         if proposal is None:
-            self._exhausted = True
+            self._stop_reason = f"agent {self.agent.name!r} has no more proposals"
             return None
         tid = trial_id(number)
         by_id = {r.trial.id: r for r in records}
@@ -225,6 +245,8 @@ class Run:
             parent_id = best
         parent_commit = by_id[parent_id].trial.commit
         tree = self.lineage.tree_of(parent_commit)
+        if failure is None and proposal.failure is not None:
+            failure = (Label(proposal.failure), proposal.failure_reason or "the agent's answer was rejected")
         if failure is None and not proposal.hypothesis.strip():
             failure = (Label.malformed_proposal, "the proposal has no hypothesis")
         if failure is None:
@@ -335,6 +357,16 @@ class Run:
             }
         )
 
+    def _list_editable(self, tid: str) -> list[str]:
+        commit = self.lineage.record(tid).trial.commit
+        return sorted(path for path in self.lineage.files(commit) if self.spec.is_editable(path))
+
+    def _next_specialist(self, number: int) -> str | None:
+        """Round robin over the run's specialists (one agent per partition, one lineage)."""
+        if not self.specialists:
+            return None
+        return self.specialists[(number - 1) % len(self.specialists)]
+
     def _read_editable(self, tid: str, path: str) -> str:
         if not self.spec.is_editable(path):
             raise PermissionError(f"{path} is not on the editable surface")
@@ -372,6 +404,13 @@ def _take_lock(paths: RunPaths) -> int:
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()} {platform.node()}\n".encode())
     return fd
+
+
+def check_specialists(spec: RecipeSpec, names: tuple[str, ...]) -> None:
+    unknown = [name for name in names if name not in spec.specialists]
+    if unknown:
+        known = ", ".join(sorted(spec.specialists)) or "none"
+        raise RunError(f"recipe {spec.name!r} has no specialist {', '.join(unknown)} (it has: {known})")
 
 
 def default_run_id(recipe: str, out: Path) -> str:

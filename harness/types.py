@@ -159,13 +159,15 @@ class Budgets(Frozen):
 
 
 class LocalSource(Frozen):
-    type: Literal["local"] = "local"
+    type: Literal["local"]
+    """Discriminator; required so that it survives records stored without defaults."""
     path: str = "src"
     """Folder, relative to the recipe folder, holding the starting source."""
 
 
 class GitSource(Frozen):
-    type: Literal["git"] = "git"
+    type: Literal["git"]
+    """Discriminator; required so that it survives records stored without defaults."""
     url: str
     """Upstream repository, cloned at run time."""
     commit: str = Field(pattern=r"^[0-9a-f]{40}$")
@@ -245,7 +247,7 @@ class RecipeSpec(Frozen):
     """Recipe name, also its folder name."""
     description: str
     """One paragraph for humans and agents."""
-    source: Source = Field(default_factory=LocalSource)
+    source: Source = Field(default_factory=lambda: LocalSource(type="local"))
     """Where the starting source comes from."""
     editable: list[str] = Field(min_length=1)
     """Globs (relative to the source root) an agent may edit."""
@@ -368,6 +370,11 @@ class Proposal(Frozen):
     """Token usage and cost of writing it."""
     knobs: dict[str, Union[bool, int, float, str]] = Field(default_factory=dict)
     """Knob settings the agent chose, when it works on the knob space."""
+    failure: Literal["malformed_proposal", "apply_failed", "illegal_edit"] | None = None
+    """Set by an agent whose answer could not be turned into a valid diff (after its
+    repair attempts): the harness records the trial with this label, unrun."""
+    failure_reason: str = ""
+    """Why, in words (the last error the agent's answer got)."""
 
 
 class Trial(Frozen):

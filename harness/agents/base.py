@@ -47,6 +47,8 @@ class AgentContext(BaseModel):
     """Per-proposal seed (see `proposal_seed`)."""
     trial_number: int
     """Number of the trial this proposal will become."""
+    list_files: Callable[[str], list[str]] | None = None
+    """`list_files(trial_id)`: the editable files of that trial's code, sorted."""
 
     def reader(self, trial_id: str) -> Callable[[str], str]:
         """`path -> text` for the files of one trial."""
@@ -82,6 +84,8 @@ AGENTS: dict[str, str] = {
     "random": "harness.agents.random_agent:RandomAgent",
     "bayes": "harness.agents.bayes_agent:BayesAgent",
     "scripted": "harness.agents.scripted:ScriptedAgent",
+    "anthropic": "harness.agents.llm.anthropic_agent:AnthropicAgent",
+    "openai": "harness.agents.llm.openai_agent:OpenAIAgent",
 }
 """Agent name -> `module:Class`. Modules are imported only when their agent is made."""
 
