@@ -58,9 +58,11 @@ def run_slots(
     needs_run: Callable[[Trial], bool],
     execute: Callable[[Trial, tuple[int, ...]], Outcome],
     record: Callable[[Trial, Outcome], None],
+    prepare_ahead: bool = True,
 ) -> None:
     """Run `pending` trials, then up to `budget` new proposals, `plan.parallel` at a time.
 
+    `prepare_ahead=False` (for comparison in bench/) proposes only into a free slot.
     An exception from `propose` stops proposing; trials already running are
     finished and recorded before it is raised again, so nothing is lost.
     """
@@ -73,7 +75,7 @@ def run_slots(
     proposed = 0
     stop_proposing = False
     error: BaseException | None = None
-    lookahead = 1 if plan.parallel > 1 else 0
+    lookahead = 1 if plan.parallel > 1 and prepare_ahead else 0
 
     with ThreadPoolExecutor(plan.parallel, thread_name_prefix="trial") as pool, ThreadPoolExecutor(
         1, thread_name_prefix="propose"
