@@ -136,6 +136,9 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
         llm_options["cache_dir"] = run_dir / ".harness" / "llm-cache"
     set_options = {key: value for key, value in llm_options.items() if value is not None}
     agent = make_agent(agent_name, proposals_file=proposals, seed=seed, **set_options)
+    if getattr(agent, "priced", True) is False:
+        err_console.print(f"note: no price is known for model {getattr(agent, 'model', '?')!r}: its cost counts "
+                          "as 0 (give one with --prices FILE)")
     sandbox = make_sandbox(sandbox_kind)
     reporter = ConsoleReporter(console, trials, loaded.spec.metric.name)
     console.print(
