@@ -57,6 +57,28 @@ def cli() -> None:
     trial runs sandboxed, is scored by the recipe's evaluator and recorded in a git lineage."""
 
 
+def trial_sandbox(kind: str, recipe):
+    """The sandbox trials run in: Docker with the recipe's image when asked for, or
+    (`auto`) when an engine answers and the image can be had; else the local sandbox."""
+    from sandboxes import make_sandbox
+    from sandboxes.errors import SandboxError
+    from sandboxes.images import engine_available, ensure_image
+
+    def say(text: str) -> None:
+        err_console.print(f"[dim]{escape(text)}[/]")
+
+    if kind == "local" or (kind == "auto" and not engine_available()):
+        return make_sandbox("local")
+    try:
+        image = ensure_image(recipe.folder, recipe.spec.sandbox, say=say)
+    except SandboxError as exc:
+        if kind == "docker":
+            raise
+        say(f"Docker engine found but the recipe image is not available ({exc}); using the local sandbox")
+        return make_sandbox("local")
+    return make_sandbox("docker", image=image)
+
+
 def _parse_gpus(value: str | None) -> tuple[int, ...]:
     if not value:
         return ()
@@ -76,7 +98,8 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
 @click.option("--proposals", type=click.Path(path_type=Path), help="JSONL proposals for --agent scripted.")
 @click.option("--trials", type=click.IntRange(min=0), default=20, show_default=True,
               help="New trials to propose (the baseline t0000 comes on top).")
-@click.option("--sandbox", "sandbox_kind", type=click.Choice(["local", "docker"]), default="local",
+@click.option("--sandbox", "sandbox_kind", type=click.Choice(["auto", "local", "docker"]), default="auto",
+              envvar="HARNESS_SANDBOX",
               show_default=True, help="Where trial phases run.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
               help="Folder that receives the run directory.")
@@ -139,7 +162,7 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
     if getattr(agent, "priced", True) is False:
         err_console.print(f"note: no price is known for model {getattr(agent, 'model', '?')!r}: its cost counts "
                           "as 0 (give one with --prices FILE)")
-    sandbox = make_sandbox(sandbox_kind)
+    sandbox = trial_sandbox(sandbox_kind, loaded)
     reporter = ConsoleReporter(console, trials, loaded.spec.metric.name)
     console.print(
         f"[bold]harness run[/] recipe={loaded.spec.name} agent={agent.name} sandbox={sandbox.name} "
@@ -186,7 +209,8 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
                    "its score reproduces within noise; the verdict is appended to refs/heads/replays.")
 @click.option("--rerun-seeds", type=click.IntRange(min=1), default=3, show_default=True,
               help="Seeds each rerun uses (at least the trial's own count).")
-@click.option("--sandbox", "sandbox_kind", type=click.Choice(["local", "docker"]), default="local",
+@click.option("--sandbox", "sandbox_kind", type=click.Choice(["auto", "local", "docker"]), default="auto",
+              envvar="HARNESS_SANDBOX",
               show_default=True, help="Sandbox for --rerun.")
 def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind):
     """Audit RUN_DIR: re-derive what can be re-derived from its lineage; exit 0 only when verified
@@ -224,7 +248,6 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind):
 
 def _rerun(run_dir: Path, info, targets: list[str], seeds: int, sandbox_kind: str, quiet: bool):
     from harness.rerun import rerun_trials
-    from sandboxes import make_sandbox
 
     recipe = load_recipe(info.recipe_dir if Path(info.recipe_dir).is_dir() else info.recipe.name)
 
@@ -233,7 +256,7 @@ def _rerun(run_dir: Path, info, targets: list[str], seeds: int, sandbox_kind: st
             word = "[green]reproduced[/]" if verdict.reproduced else "[bold red]NOT reproduced[/]"
             console.print(f"rerun {verdict.trial}: {word}: {escape(verdict.reason)}")
 
-    report = rerun_trials(run_dir, recipe, make_sandbox(sandbox_kind), targets, seeds, on_verdict=show)
+    report = rerun_trials(run_dir, recipe, trial_sandbox(sandbox_kind, recipe), targets, seeds, on_verdict=show)
     return report.verdicts
 
 
@@ -278,6 +301,34 @@ def show(run_dir, trial):
     tails = [p for p in outcome.phases if p.log_tail and (p.exit_code != 0 or p.timed_out or p.oom)]
     for phase in tails[-1:]:
         console.print(f"\n[bold]{phase.phase} log tail[/]\n{escape(phase.log_tail)}")
+
+
+@cli.group()
+def sandbox():
+    """Sandbox images for the Docker sandbox."""
+
+
+@sandbox.command("bootstrap")
+@click.option("--suite", default="bookworm", show_default=True, help="Debian suite of the base image.")
+@click.option("--mirror", help="Debian mirror (default: the one apt on this machine uses).")
+@click.option("--force", is_flag=True, help="Rebuild even when the base image exists.")
+def sandbox_bootstrap(suite, mirror, force):
+    """Make the base image offline: debootstrap a Debian rootfs with python3 and `docker import` it."""
+    from sandboxes.images import bootstrap_base_image
+
+    image = bootstrap_base_image(suite=suite, mirror=mirror, force=force, say=lambda t: console.print(escape(t)))
+    console.print(f"base image: {image}")
+
+
+@sandbox.command("build")
+@click.argument("recipe_name", metavar="RECIPE", default=DEFAULT_RECIPE)
+def sandbox_build(recipe_name):
+    """Build RECIPE's image FROM the base image (tag = content hash; reused when it exists)."""
+    from sandboxes.images import ensure_image
+
+    loaded = load_recipe(recipe_name)
+    image = ensure_image(loaded.folder, loaded.spec.sandbox, say=lambda t: console.print(escape(t)))
+    console.print(f"image: {image}")
 
 
 @cli.group()

@@ -37,7 +37,7 @@ from harness.types import (
     trial_id,
 )
 from sandboxes.base import Sandbox
-from sandboxes.errors import SandboxError
+from sandboxes.errors import SandboxError, SandboxUnavailable
 from trajectories.lineage import ApplyError, Lineage, trial_trailers
 
 HARNESS_ERROR_RETRIES = 2
@@ -123,6 +123,7 @@ class Run:
         )
         lineage.start(info)
         run = cls(recipe, lineage, paths, info, sandbox, agent, reporter, fidelity, gpus, lock)
+        run.reap_orphans()
         baseline = Trial(
             id=BASELINE_TRIAL_ID,
             run_id=info.run_id,
@@ -160,7 +161,17 @@ class Run:
             )
         if not paths.heldout_labels.is_dir():
             prepare_data(info.recipe, paths)
-        return cls(recipe, lineage, paths, info, sandbox, agent, reporter, fidelity, gpus, lock)
+        run = cls(recipe, lineage, paths, info, sandbox, agent, reporter, fidelity, gpus, lock)
+        run.reap_orphans()
+        return run
+
+    def reap_orphans(self) -> None:
+        """Remove sandboxes of this run left by a crashed orchestrator (only with the run's lock held)."""
+        reap = getattr(self.sandbox, "reap_orphans", None)
+        if reap is not None:
+            removed = reap(self.info.run_id)
+            if removed:
+                self.reporter.note(f"removed {len(removed)} orphaned sandbox(es) of this run: {', '.join(removed)}")
 
     def close(self) -> None:
         self.lineage.close()
@@ -315,6 +326,8 @@ class Run:
         for attempt in range(1 + HARNESS_ERROR_RETRIES):
             try:
                 return executor.execute(trial, parent, best)
+            except SandboxUnavailable:
+                raise  # e.g. no NVIDIA runtime: retrying cannot help, and it is no trial's fault
             except (SandboxError, EvaluatorCodeError, OSError) as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
                 self.reporter.note(f"{trial.id}: infrastructure error (attempt {attempt + 1}): {last_error}")

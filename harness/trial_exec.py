@@ -351,6 +351,7 @@ class _Judgement:
                 output_bytes=result.output_bytes,
                 log_sha256=result.log_sha256,
                 log_tail=result.log_tail,
+                limits=dict(result.limits),
             )
         )
 

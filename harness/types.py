@@ -428,6 +428,8 @@ class PhaseUsage(Frozen):
     """Digest of the kept log."""
     log_tail: str = ""
     """Last lines of the log."""
+    limits: dict[str, Union[str, int, float, bool]] = Field(default_factory=dict)
+    """Limits the sandbox reported enforcing (Docker: memory, swap, CPUs, pids, user, network ...)."""
 
 
 class Outcome(Frozen):

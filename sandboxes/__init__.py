@@ -18,7 +18,8 @@ KINDS = ("local", "docker")
 def make_sandbox(kind: str, **options: Any) -> Sandbox:
     """Return a sandbox of the given kind (`local` or `docker`).
 
-    `options` go to the sandbox's constructor (e.g. `root_dir` for `local`).
+    `options` go to the sandbox's constructor (e.g. `root_dir` for `local`,
+    `image` for `docker`: an image id from `sandboxes.images.ensure_image`).
     Raises `SandboxUnavailable` for a kind that cannot be used here and
     `SandboxError` for a kind that does not exist.
     """
@@ -27,10 +28,9 @@ def make_sandbox(kind: str, **options: Any) -> Sandbox:
 
         return LocalSandbox(**options)
     if kind == "docker":
-        raise SandboxUnavailable(
-            "the docker sandbox is not built yet; use the 'local' sandbox "
-            "(which isolates less, see sandboxes/local.py)"
-        )
+        from sandboxes.docker import DockerSandbox
+
+        return DockerSandbox(**options)
     raise SandboxError(f"unknown sandbox kind {kind!r}; known kinds: {', '.join(KINDS)}")
 
 
@@ -40,10 +40,15 @@ def __getattr__(name: str) -> Any:
         from sandboxes.local import LocalSandbox
 
         return LocalSandbox
+    if name == "DockerSandbox":
+        from sandboxes.docker import DockerSandbox
+
+        return DockerSandbox
     raise AttributeError(f"module 'sandboxes' has no attribute {name!r}")
 
 
 __all__ = [
+    "DockerSandbox",
     "KINDS",
     "Limits",
     "LocalSandbox",

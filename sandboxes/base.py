@@ -83,6 +83,9 @@ class PhaseResult(Frozen):
     """Last ~40 lines (at most 4 KB) of the kept log."""
     image: str
     """What ran it: `local:<python version>` or a Docker image id."""
+    limits: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    """What the sandbox actually enforced (the Docker sandbox: the container's
+    memory, swap, CPUs, pids, tmpfs sizes, user, ...); empty where not reported."""
 
 
 def substitute_mounts(request: PhaseRequest, real_path: Callable[[str], str]) -> list[str]:

@@ -39,9 +39,11 @@ def _roots(sandbox: LocalSandbox) -> list[Path]:
 # --------------------------------------------------------------------------
 
 
-def test_factory():
+def test_factory(monkeypatch, tmp_path):
     assert isinstance(make_sandbox("local"), LocalSandbox)
-    with pytest.raises(SandboxUnavailable, match="not built yet"):
+    # No engine at this address: a clear SandboxUnavailable, not a docker traceback.
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    with pytest.raises(SandboxUnavailable, match="no Docker engine answers"):
         make_sandbox("docker")
     with pytest.raises(SandboxError, match="unknown sandbox kind"):
         make_sandbox("vm")

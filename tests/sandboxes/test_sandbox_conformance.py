@@ -160,10 +160,13 @@ def test_request_env_and_mount_variables(phase):
     assert env["HOME"] and env["TMPDIR"]
 
 
-def test_python_is_the_harness_interpreter(phase):
+def test_python_is_the_sandbox_interpreter(phase, sandbox):
     result = phase.run(["python", "-c", "import sys; print(sys.executable)"])
-    assert result.exit_code == 0
-    assert result.log_tail == sys.executable
+    assert result.exit_code == 0, result.log_tail
+    if sandbox.name == "local":
+        assert result.log_tail == sys.executable  # the harness's own interpreter
+    else:
+        assert result.log_tail.startswith("/")  # the image's, found on its PATH
 
 
 # --------------------------------------------------------------------------
@@ -222,13 +225,40 @@ def test_read_write_workdir(phase):
     assert (phase.workspace / "made-here.txt").read_text() == "x"
 
 
-def test_phase_root_is_removed(phase):
+def test_phase_root_is_removed(phase, sandbox):
     code = "import os; print(os.environ['HOME']); open(os.path.join(os.environ['HOME'], 'f'), 'w').write('x')"
     result = phase.py(code)
     assert result.exit_code == 0, result.log_tail
     home = Path(result.log_tail.strip())
     assert not home.exists()
     assert phase.out.is_dir() and phase.workspace.is_dir()
+    if sandbox.name == "docker":  # HOME was a tmpfs of the container, which is gone
+        import docker
+
+        client = docker.from_env()
+        try:
+            assert client.containers.list(all=True, filters={"label": f"harness.run={phase.run_id}"}) == []
+        finally:
+            client.close()
+
+
+def test_unmounted_host_folders_are_invisible(phase, sandbox, tmp_path):
+    """Held-out data that is not mounted cannot be read, not even by its host path."""
+    if not getattr(sandbox, "fs_isolated", False):
+        pytest.skip(f"the {sandbox.name} sandbox does not isolate the file system (see its docstring)")
+    heldout = tmp_path / "heldout_labels"
+    heldout.mkdir()
+    (heldout / "labels.json").write_text('{"secret": 1}')
+    code = (
+        "import os, sys\n"
+        f"target = {str(heldout / 'labels.json')!r}\n"
+        "print('EXISTS' if os.path.exists(target) else 'ABSENT')\n"
+        "print(sorted(os.listdir('/')))\n"
+    )
+    result = phase.py(code)
+    assert result.exit_code == 0, result.log_tail
+    assert result.log_tail.splitlines()[0] == "ABSENT"
+    assert "heldout_labels" not in result.log_tail
 
 
 # --------------------------------------------------------------------------
