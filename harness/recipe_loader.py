@@ -1,25 +1,69 @@
-"""Find recipe folders and load their `recipe.toml` into a validated `RecipeSpec`.
+"""Find recipe folders, load their `recipe.toml` into a validated `RecipeSpec`, and
+materialize their starting source.
 
 Validation runs in two steps so that errors read well: the TOML data is first
 checked against the JSON Schema exported from `RecipeSpec` (each error names the
 file, the field path and what was expected), then pydantic builds the model and
 runs the cross-field checks.
+
+Where recipes come from (`resolve_recipe_folder`, in this order):
+
+1. a path to a folder holding `recipe.toml`;
+2. a recipe shipped with the harness (`recipes/<name>/`);
+3. a recipe an installed package registers in the entry point group
+   `harness.recipes` (`name = value`, where value is a module or package whose
+   folder holds `recipe.toml`, `module:attribute` naming such a folder, or a
+   folder path, relative paths taken from the distribution's location).
+
+Where a recipe's starting source comes from (`LoadedRecipe.source_dir`):
+
+* `source = { type = "local", path = "src" }`: a folder of the recipe;
+* `source = { type = "git", url = ..., commit = <40 hex>, subdir = "" }`: the
+  upstream repository, cloned at run time into the recipe cache and checked
+  out at the pinned commit. The cache lives in `$HARNESS_CACHE/recipes`
+  (default `$XDG_CACHE_HOME/harness/recipes`, i.e. `~/.cache/harness/recipes`)
+  as `<sha256(url)[:16]>/<commit>/`, one plain checkout per pinned commit.
+  Every use verifies that `git rev-parse HEAD` is the pin and that the work
+  tree holds nothing else; a checkout that fails this is removed and cloned
+  again. A commit the repository does not have, or a repository that cannot
+  be reached, is a `RecipeError` saying so. Fetched code is never written
+  into the harness's own tree. Git's own configuration applies, so a mirror
+  can stand in for an upstream with `url.<mirror>.insteadOf <upstream>`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import importlib
+import importlib.metadata
+import importlib.util
 import json
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
 import tomllib
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterator
 
 import jsonschema
 from pydantic import ValidationError
 
-from harness.types import Frozen, RecipeSpec
+from harness.types import Frozen, GitSource, LocalSource, RecipeSpec
+
+log = logging.getLogger(__name__)
 
 RECIPES_ROOT = Path(__file__).resolve().parent.parent / "recipes"
 DEFAULT_RECIPE = "collision"
+ENTRY_POINT_GROUP = "harness.recipes"
+"""Entry point group through which installed packages register recipes."""
+CACHE_ENV = "HARNESS_CACHE"
+"""Environment variable naming the harness's cache folder (git recipes land in its `recipes/`)."""
+GIT_TIMEOUT_S = 900
 
 
 class RecipeError(Exception):
@@ -30,7 +74,7 @@ class LoadedRecipe(Frozen):
     spec: RecipeSpec
     """The validated spec."""
     folder: Path
-    """The recipe folder (holding recipe.toml, the source and the evaluator)."""
+    """The recipe folder (holding recipe.toml, the evaluator and, for local sources, the source)."""
 
     @property
     def evaluator_dir(self) -> Path:
@@ -38,13 +82,17 @@ class LoadedRecipe(Frozen):
 
     @property
     def source_dir(self) -> Path:
-        source = self.spec.source
-        if source.type != "local":
-            raise RecipeError(
-                f"recipe {self.spec.name!r} takes its source from git ({source.url}); "
-                "git sources are cloned by the recipe cache, which this command does not use"
-            )
-        return self.folder / source.path
+        """The starting source; a git source is cloned into the recipe cache on first use."""
+        return materialize_source(self.spec.source, self.folder)
+
+    @property
+    def is_git(self) -> bool:
+        return isinstance(self.spec.source, GitSource)
+
+
+# --------------------------------------------------------------------------
+# Schema and parsing
+# --------------------------------------------------------------------------
 
 
 @lru_cache(maxsize=1)
@@ -53,35 +101,19 @@ def recipe_json_schema() -> dict:
     return RecipeSpec.model_json_schema()
 
 
-def available_recipes() -> list[str]:
-    """Names of the recipes shipped with the harness."""
-    return sorted(p.parent.name for p in RECIPES_ROOT.glob("*/recipe.toml"))
-
-
-def resolve_recipe_folder(name_or_path: str) -> Path:
-    """A recipe name (shipped recipe) or a path to a folder holding recipe.toml."""
-    candidate = Path(name_or_path)
-    if (candidate / "recipe.toml").is_file():
-        return candidate.resolve()
-    shipped = RECIPES_ROOT / name_or_path
-    if (shipped / "recipe.toml").is_file():
-        return shipped
-    known = ", ".join(available_recipes()) or "none"
-    raise RecipeError(
-        f"no recipe named {name_or_path!r}: not a shipped recipe (known: {known}) "
-        "and not a folder holding recipe.toml"
-    )
-
-
-def load_recipe(name_or_path: str) -> LoadedRecipe:
-    folder = resolve_recipe_folder(name_or_path)
+def load_recipe(name_or_path: str | os.PathLike[str]) -> LoadedRecipe:
+    """Find and validate a recipe; a git source is not fetched until `source_dir` is used."""
+    folder = resolve_recipe_folder(str(name_or_path))
     spec = parse_recipe_file(folder / "recipe.toml")
     recipe = LoadedRecipe(spec=spec, folder=folder)
-    for needed in (recipe.evaluator_dir,):
-        if not needed.is_dir():
-            raise RecipeError(f"{folder / 'recipe.toml'}: evaluator.path: folder {needed} does not exist")
-    if spec.source.type == "local" and not recipe.source_dir.is_dir():
+    if not recipe.evaluator_dir.is_dir():
+        raise RecipeError(
+            f"{folder / 'recipe.toml'}: evaluator.path: folder {recipe.evaluator_dir} does not exist"
+        )
+    if isinstance(spec.source, LocalSource) and not recipe.source_dir.is_dir():
         raise RecipeError(f"{folder / 'recipe.toml'}: source.path: folder {recipe.source_dir} does not exist")
+    if isinstance(spec.source, GitSource):
+        _check_subdir(spec.source.subdir, origin=str(folder / "recipe.toml"))
     return recipe
 
 
@@ -134,3 +166,271 @@ def _expected(error: jsonschema.ValidationError) -> str:
     if error.validator == "pattern":
         return f"expected text matching {error.validator_value!r}, got {got}"
     return f"{error.message}"
+
+
+# --------------------------------------------------------------------------
+# Finding recipes: shipped folders and entry points
+# --------------------------------------------------------------------------
+
+
+class RecipeEntry(Frozen):
+    """A recipe the harness can find by name."""
+
+    name: str
+    """Name it is found by."""
+    folder: Path | None
+    """Folder holding recipe.toml (None when the registration is broken)."""
+    origin: str
+    """`shipped`, or `entry point NAME = VALUE (distribution D)`."""
+    problem: str | None = None
+    """Why a registered recipe cannot be used."""
+
+
+def shipped_recipes() -> dict[str, Path]:
+    """Recipes shipped with the harness: name -> folder."""
+    return {p.parent.name: p.parent for p in sorted(RECIPES_ROOT.glob("*/recipe.toml"))}
+
+
+def entry_point_recipes() -> list[RecipeEntry]:
+    """Recipes registered by installed packages (group `harness.recipes`), broken ones included."""
+    entries = []
+    seen: set[str] = set()
+    for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        dist = getattr(ep, "dist", None)
+        dist_name = dist.metadata["Name"] if dist is not None else "unknown"
+        origin = f"entry point {ep.name} = {ep.value} (distribution {dist_name})"
+        if ep.name in seen:
+            entries.append(RecipeEntry(name=ep.name, folder=None, origin=origin,
+                                       problem="another installed package registers the same name first"))
+            continue
+        seen.add(ep.name)
+        try:
+            folder = _entry_point_folder(ep)
+        except RecipeError as exc:
+            entries.append(RecipeEntry(name=ep.name, folder=None, origin=origin, problem=str(exc)))
+            continue
+        entries.append(RecipeEntry(name=ep.name, folder=folder, origin=origin))
+    return entries
+
+
+def _entry_point_folder(ep: importlib.metadata.EntryPoint) -> Path:
+    value = ep.value.strip()
+    dist = getattr(ep, "dist", None)
+    if _looks_like_path(value):
+        folder = Path(value).expanduser()
+        if not folder.is_absolute():
+            base = Path(str(dist.locate_file(""))) if dist is not None else Path.cwd()
+            folder = base / folder
+    else:
+        module_name, _, attribute = value.partition(":")
+        try:
+            if attribute:
+                module = importlib.import_module(module_name)
+                target = module
+                for part in attribute.split("."):
+                    target = getattr(target, part)
+                if not isinstance(target, (str, os.PathLike)):
+                    raise RecipeError(f"{value} is a {type(target).__name__}, not a path to a recipe folder")
+                folder = Path(target)
+                if not folder.is_absolute():
+                    folder = Path(module.__file__ or ".").parent / folder
+            else:
+                spec = importlib.util.find_spec(module_name)
+                if spec is None:
+                    raise RecipeError(f"module {module_name!r} is not installed")
+                if spec.submodule_search_locations:
+                    folder = Path(list(spec.submodule_search_locations)[0])
+                elif spec.origin:
+                    folder = Path(spec.origin).parent
+                else:
+                    raise RecipeError(f"module {module_name!r} has no folder")
+        except RecipeError:
+            raise
+        except Exception as exc:  # an import error in someone else's package is reported, not raised
+            raise RecipeError(f"cannot resolve {value!r}: {type(exc).__name__}: {exc}") from None
+    folder = folder.resolve()
+    if not (folder / "recipe.toml").is_file():
+        raise RecipeError(f"{folder} holds no recipe.toml")
+    return folder
+
+
+def _looks_like_path(value: str) -> bool:
+    return "/" in value or os.sep in value or value.startswith((".", "~"))
+
+
+def recipe_entries() -> list[RecipeEntry]:
+    """Every recipe findable by name: shipped ones first, then registered ones (shadowed
+    names and broken registrations included, with their problem)."""
+    shipped = shipped_recipes()
+    entries = [RecipeEntry(name=n, folder=f, origin="shipped") for n, f in shipped.items()]
+    for entry in entry_point_recipes():
+        if entry.name in shipped and entry.problem is None:
+            entry = entry.model_copy(update={"problem": "shadowed by the shipped recipe of the same name"})
+        entries.append(entry)
+    return entries
+
+
+def available_recipes() -> list[str]:
+    """Names of the recipes the harness can load by name (shipped and registered)."""
+    return sorted({e.name for e in recipe_entries() if e.problem is None})
+
+
+def resolve_recipe_folder(name_or_path: str) -> Path:
+    """A path to a folder holding recipe.toml, a shipped recipe's name, or a registered one's."""
+    candidate = Path(name_or_path).expanduser()
+    if (candidate / "recipe.toml").is_file():
+        return candidate.resolve()
+    shipped = RECIPES_ROOT / name_or_path
+    if "/" not in name_or_path and (shipped / "recipe.toml").is_file():
+        return shipped
+    for entry in entry_point_recipes():
+        if entry.name == name_or_path:
+            if entry.problem is not None or entry.folder is None:
+                raise RecipeError(f"recipe {name_or_path!r} ({entry.origin}) cannot be used: {entry.problem}")
+            return entry.folder
+    known = ", ".join(available_recipes()) or "none"
+    raise RecipeError(
+        f"no recipe named {name_or_path!r}: not a shipped or registered recipe (known: {known}) "
+        "and not a folder holding recipe.toml"
+    )
+
+
+# --------------------------------------------------------------------------
+# Sources and the recipe cache
+# --------------------------------------------------------------------------
+
+
+def materialize_source(source: LocalSource | GitSource, folder: Path) -> Path:
+    """The folder holding a recipe's starting source (cloned and verified for git sources)."""
+    if isinstance(source, LocalSource):
+        return folder / source.path
+    checkout = git_checkout(source.url, source.commit)
+    subdir = _check_subdir(source.subdir, origin=f"{folder / 'recipe.toml'}")
+    target = (checkout / subdir).resolve() if subdir else checkout
+    if not target.is_dir():
+        raise RecipeError(
+            f"{folder / 'recipe.toml'}: source.subdir: {source.subdir!r} is not a folder of "
+            f"{source.url} at {source.commit}"
+        )
+    return target
+
+
+def _check_subdir(subdir: str, origin: str) -> str:
+    parts = Path(subdir).parts
+    if Path(subdir).is_absolute() or ".." in parts:
+        raise RecipeError(f"{origin}: source.subdir: {subdir!r} must be a relative path inside the repository")
+    return subdir.strip("/")
+
+
+def cache_root() -> Path:
+    """Folder of the recipe cache: `$HARNESS_CACHE/recipes`, else `~/.cache/harness/recipes`."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured).expanduser() / "recipes"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "harness" / "recipes"
+
+
+def checkout_path(url: str, commit: str, root: Path | None = None) -> Path:
+    """Where the checkout of `url` at `commit` lives in the cache (whether or not it exists)."""
+    return (root or cache_root()) / hashlib.sha256(url.encode("utf-8")).hexdigest()[:16] / commit
+
+
+def git_checkout(url: str, commit: str, *, root: Path | None = None) -> Path:
+    """A verified checkout of `url` at `commit` in the recipe cache, cloned on first use.
+
+    Raises `RecipeError` when git is missing, the repository cannot be fetched, it
+    does not have the commit, or the checkout does not come out at the pin."""
+    if len(commit) != 40 or any(c not in "0123456789abcdef" for c in commit):
+        raise RecipeError(f"{commit!r} is not a full commit sha (40 lowercase hex digits)")
+    if shutil.which("git") is None:
+        raise RecipeError(f"git sources need the `git` command, which is not installed (recipe source {url})")
+    dest = checkout_path(url, commit, root)
+    base = dest.parent
+    base.mkdir(parents=True, exist_ok=True)
+    with _locked(base / ".lock"):
+        (base / "url").write_text(url + "\n", encoding="utf-8")
+        if dest.exists():
+            problem = verify_checkout(dest, commit)
+            if problem is None:
+                return dest
+            log.warning("recipe cache entry %s is not a clean checkout of %s (%s); cloning it again",
+                        dest, commit, problem)
+            shutil.rmtree(dest)
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{commit[:12]}-", dir=base))
+        tmp.chmod(0o755)
+        try:
+            _fetch_commit(url, commit, tmp)
+            problem = verify_checkout(tmp, commit)
+            if problem is not None:
+                raise RecipeError(f"the checkout of {url} at {commit} is wrong: {problem}")
+            tmp.rename(dest)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def verify_checkout(folder: Path, commit: str) -> str | None:
+    """None when `folder` is a checkout of exactly `commit` with nothing else in its work
+    tree; else what is wrong."""
+    try:
+        head = _git(folder, "rev-parse", "HEAD").strip()
+    except RecipeError as exc:
+        return f"not a git checkout ({exc})"
+    if head != commit:
+        return f"HEAD is {head}, not the pinned commit {commit}"
+    try:
+        status = _git(folder, "status", "--porcelain", "--untracked-files=all", "--ignored", "--no-renames")
+    except RecipeError as exc:
+        return f"git status failed ({exc})"
+    changed = [line[3:] for line in status.splitlines() if line and "__pycache__" not in line]
+    if changed:
+        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        return f"the work tree differs from the commit: {shown}"
+    return None
+
+
+def _fetch_commit(url: str, commit: str, dest: Path) -> None:
+    _git(dest, "init", "--quiet")
+    try:  # the pinned commit alone (servers allow wants by sha over protocol v2)
+        _git(dest, "fetch", "--quiet", "--depth", "1", "--no-tags", url, commit)
+    except RecipeError:
+        try:  # every branch and tag, for servers that refuse a sha
+            _git(dest, "fetch", "--quiet", url, "+refs/heads/*:refs/remotes/upstream/*", "+refs/tags/*:refs/tags/*")
+        except RecipeError as exc:
+            raise RecipeError(f"cannot fetch the recipe source {url}: {exc}") from None
+    try:
+        _git(dest, "cat-file", "-e", f"{commit}^{{commit}}")
+    except RecipeError:
+        raise RecipeError(
+            f"the pinned commit {commit} is not in {url} (fetched by sha and from every branch and tag)"
+        ) from None
+    _git(dest, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", commit)
+
+
+def _git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
+    cmd = ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.autocrlf=false", *args]
+    try:
+        result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
+                                timeout=GIT_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise RecipeError(f"`git {' '.join(args)}` took longer than {GIT_TIMEOUT_S} s") from None
+    if result.returncode != 0:
+        lines = [ln.strip() for ln in (result.stderr or result.stdout).splitlines() if ln.strip()]
+        fatal = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith(("fatal:", "error:"))]
+        shown = "; ".join(fatal) or (lines[-1] if lines else f"git {args[0]} exited with {result.returncode}")
+        raise RecipeError(shown)
+    return result.stdout
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

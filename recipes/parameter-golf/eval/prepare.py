@@ -1,0 +1,159 @@
+"""Data of the parameter-golf recipe (evaluator-owned; runs on the host).
+
+The data is upstream's published FineWeb export with the 1024-token
+SentencePiece vocabulary, which the user downloads with upstream's own tool
+(`python3 data/cached_challenge_fineweb.py --variant sp1024 [--train-shards N]`
+in a checkout of openai/parameter-golf) and names with
+`$HARNESS_PARAMETER_GOLF_DATA`: that checkout's `data/` folder (or the checkout
+itself), holding `datasets/fineweb10B_sp1024/fineweb_{train,val}_*.bin` and
+`tokenizers/fineweb_1024_bpe.model`.
+
+What each phase sees:
+
+* train data (`HARNESS_DATA`): `datasets/fineweb10B_sp1024/` with every
+  `fineweb_train_*.bin` and ONE stand-in `fineweb_val_000000.bin` cut from the
+  start of the first train shard (upstream's script loads a validation split
+  unconditionally; the real one must not be seen while training), the
+  tokenizer, and `harness_train.py`, the evaluator's driver of the train phase.
+* held-out inputs (eval phase only): the real `fineweb_val_*.bin` shards and
+  the tokenizer.
+* held-out labels (host only): `val_target_bytes.npy`, the UTF-8 bytes each
+  validation target token stands for (the tokenizer-agnostic denominator of
+  bits per byte), and `val_meta.json`.
+
+Large files are hard-linked when the data lives on the same file system, else
+copied.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+DATA_ENV = "HARNESS_PARAMETER_GOLF_DATA"
+DATASET = "fineweb10B_sp1024"
+TOKENIZER = "fineweb_1024_bpe.model"
+SHARD_MAGIC = 20240520
+SHARD_VERSION = 1
+HEADER_INTS = 256
+STAND_IN_VAL_TOKENS = (1 << 20) + 1
+DRIVER = Path(__file__).with_name("harness_train.py")
+
+
+def prepare(train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path) -> None:
+    root = data_root()
+    dataset = root / "datasets" / DATASET
+    tokenizer = root / "tokenizers" / TOKENIZER
+    train_shards = sorted(dataset.glob("fineweb_train_*.bin"))
+    val_shards = sorted(dataset.glob("fineweb_val_*.bin"))
+    if not train_shards or not val_shards or not tokenizer.is_file():
+        raise ValueError(
+            f"{root} lacks the sp1024 export: need datasets/{DATASET}/fineweb_train_*.bin, "
+            f"fineweb_val_*.bin and tokenizers/{TOKENIZER} (run upstream's "
+            "`python3 data/cached_challenge_fineweb.py --variant sp1024`)"
+        )
+    train_dir, heldout_inputs_dir, heldout_labels_dir = map(Path, (train_dir, heldout_inputs_dir, heldout_labels_dir))
+    train_data = train_dir / "datasets" / DATASET
+    for folder in (train_data, train_dir / "tokenizers", heldout_inputs_dir / "tokenizers", heldout_labels_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    for shard in train_shards:
+        link_or_copy(shard, train_data / shard.name)
+    write_shard(train_data / "fineweb_val_000000.bin", read_shard(train_shards[0])[:STAND_IN_VAL_TOKENS])
+    for folder in (train_dir, heldout_inputs_dir):
+        link_or_copy(tokenizer, folder / "tokenizers" / TOKENIZER)
+    shutil.copyfile(DRIVER, train_dir / "harness_train.py")
+    for shard in val_shards:
+        link_or_copy(shard, heldout_inputs_dir / shard.name)
+
+    tokens = np.concatenate([read_shard(s) for s in val_shards])
+    base, leading_space, boundary = byte_tables(tokenizer)
+    np.save(heldout_labels_dir / "val_target_bytes.npy", target_bytes(tokens, base, leading_space, boundary))
+    (heldout_labels_dir / "val_meta.json").write_text(json.dumps({
+        "n_tokens": int(tokens.size),
+        "val_shards": [s.name for s in val_shards],
+        "train_shards": len(train_shards),
+        "tokenizer": TOKENIZER,
+    }, indent=1) + "\n")
+
+
+def data_root() -> Path:
+    given = os.environ.get(DATA_ENV)
+    if not given:
+        raise ValueError(
+            f"set {DATA_ENV} to the data/ folder of a parameter-golf checkout where "
+            "`python3 data/cached_challenge_fineweb.py --variant sp1024` was run"
+        )
+    root = Path(given).expanduser()
+    if (root / "data" / "datasets").is_dir() and not (root / "datasets").is_dir():
+        root = root / "data"
+    if not root.is_dir():
+        raise ValueError(f"{DATA_ENV}={given} is not a folder")
+    return root
+
+
+def read_shard(path: Path) -> np.ndarray:
+    """Tokens (uint16) of one shard: a 256 x int32 header (magic, version, count), then the tokens."""
+    header = np.fromfile(path, dtype="<i4", count=HEADER_INTS)
+    if header.size != HEADER_INTS or header[0] != SHARD_MAGIC or header[1] != SHARD_VERSION:
+        raise ValueError(f"{path} is not a token shard (bad header)")
+    count = int(header[2])
+    expected = HEADER_INTS * 4 + count * 2
+    if path.stat().st_size != expected:
+        raise ValueError(f"{path} has {path.stat().st_size} bytes, its header says {expected}")
+    return np.fromfile(path, dtype="<u2", count=count, offset=HEADER_INTS * 4)
+
+
+def write_shard(path: Path, tokens: np.ndarray) -> None:
+    header = np.zeros(HEADER_INTS, dtype="<i4")
+    header[:3] = (SHARD_MAGIC, SHARD_VERSION, tokens.size)
+    with open(path, "wb") as f:
+        f.write(header.tobytes())
+        f.write(np.asarray(tokens, dtype="<u2").tobytes())
+
+
+def byte_tables(tokenizer_model: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per token id: UTF-8 bytes of its text without a leading word marker, whether it
+    carries a leading word marker (a space, unless it follows a boundary token), and
+    whether it is a boundary token (control, unknown or unused: no text)."""
+    try:
+        import sentencepiece as spm
+    except ImportError as exc:
+        raise ValueError("preparing parameter-golf data needs `pip install sentencepiece` on the host") from exc
+    sp = spm.SentencePieceProcessor(model_file=str(tokenizer_model))
+    size = int(sp.vocab_size())
+    base = np.zeros(size, dtype=np.int64)
+    leading_space = np.zeros(size, dtype=bool)
+    boundary = np.ones(size, dtype=bool)
+    for tid in range(size):
+        if sp.is_control(tid) or sp.is_unknown(tid) or sp.is_unused(tid):
+            continue
+        boundary[tid] = False
+        if sp.is_byte(tid):
+            base[tid] = 1
+            continue
+        piece = sp.id_to_piece(tid)
+        if piece.startswith("\u2581"):
+            leading_space[tid] = True
+            piece = piece[1:]
+        base[tid] = len(piece.encode("utf-8"))
+    return base, leading_space, boundary
+
+
+def target_bytes(tokens: np.ndarray, base: np.ndarray, leading_space: np.ndarray, boundary: np.ndarray) -> np.ndarray:
+    """Bytes of each target tokens[1:], given the token before it (uint16)."""
+    prev, tgt = tokens[:-1].astype(np.int64), tokens[1:].astype(np.int64)
+    counts = base[tgt] + (leading_space[tgt] & ~boundary[prev])
+    return counts.astype(np.uint16)
+
+
+def link_or_copy(src: Path, dest: Path) -> None:
+    if dest.exists():
+        dest.unlink()
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
