@@ -102,7 +102,6 @@ class TrialExecutor:
             )
             return judge.finish(Label.preflight_crash, f"preflight: syntax error in {syntax_error}", self)
 
-        baseline_protected = self._protected_hashes_of_commit(self.baseline_commit, root / "baseline")
         metrics_per_seed: list[dict[str, float]] = []
         score_error: str | None = None
         tampered: list[str] = []
@@ -112,6 +111,7 @@ class TrialExecutor:
             out = root / f"out-{seed}"
             preds = root / f"preds-{seed}"
             self._materialise(trial.commit, workspace)
+            committed = file_hashes(workspace)
             out.mkdir()
             preds.mkdir()
             env = {"HARNESS_SEED": str(seed), "HARNESS_FIDELITY": trial.fidelity, **fidelity.env}
@@ -134,12 +134,13 @@ class TrialExecutor:
                 )
             )
             judge.add("train", seed, train)
-            # Only files the baseline protects count: a trial may leave new files
-            # in its own workspace, but not change or remove a protected one.
+            # A trial may leave new files in its workspace, but the committed ones
+            # (protected, restored from the baseline, and editable alike) must be as
+            # committed: the lineage's code is what ran, and what a size cap counts.
             tampered += [
                 f"{p} (seed {seed})"
-                for p in changed_files(baseline_protected, self._protected_hashes(workspace))
-                if p in baseline_protected
+                for p in changed_files(committed, file_hashes(workspace))
+                if p in committed
             ]
             if self._evaluator_changed():
                 tampered.append("evaluator code (changed during the train phase)")
@@ -239,16 +240,6 @@ class TrialExecutor:
                 if target.is_symlink() or target.exists():
                     target.unlink()
                 target.write_bytes(self.lineage.read_file(self.baseline_commit, path))
-
-    def _protected_hashes(self, folder: Path) -> dict[str, str]:
-        return file_hashes(folder, include=lambda p: not self.spec.is_editable(p))
-
-    def _protected_hashes_of_commit(self, commit: str, scratch: Path) -> dict[str, str]:
-        self.lineage.export(commit, scratch)
-        try:
-            return self._protected_hashes(scratch)
-        finally:
-            shutil.rmtree(scratch)
 
     def _limits(self, wallclock_s: float) -> Limits:
         budgets = self.spec.budgets

@@ -45,6 +45,7 @@ CASES = [
     ("gate_miss", "Predict a constant",
      append("infer.py", "\n_predict = predict\n\ndef predict(out_dir, inputs_dir):\n"
                         "    return np.full(len(_predict(out_dir, inputs_dir)), 0.5)\n")),
+    ("tamper", "Shrink my own editable code once it is imported", in_train("open('model.py', 'w').close()\n")),
 ]
 
 
@@ -72,7 +73,7 @@ def test_every_proposal_gets_its_label(labelled_run):
 
 def test_the_evaluator_is_restored_after_a_trial_rewrote_it(labelled_run):
     code, report = replay_json(labelled_run)
-    gate_miss = report["trials"][-1]
+    gate_miss = report["trials"][-2]
     assert gate_miss["label"] == "gate_miss" and gate_miss["metrics"]["auc"] == pytest.approx(0.5)
     scorer = labelled_run / ".harness" / "evaluator" / "score.py"
     assert "rewritten by a trial" not in scorer.read_text()
