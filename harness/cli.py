@@ -28,9 +28,14 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from harness.loop import RunError
     from harness.rerun import RerunError
     from sandboxes.errors import SandboxError
+    from trajectories.importers import TrajectoryImportError
+    from trajectories.report import ReportError
     from trajectories.lineage import LineageError
 
-    return EXPECTED_ERRORS + (AgentError, EvaluatorCodeError, RunError, RerunError, SandboxError, LineageError)
+    return EXPECTED_ERRORS + (
+        AgentError, EvaluatorCodeError, RunError, RerunError, SandboxError, LineageError, TrajectoryImportError,
+        ReportError,
+    )
 
 
 def main() -> None:
@@ -301,6 +306,87 @@ def show(run_dir, trial):
     tails = [p for p in outcome.phases if p.log_tail and (p.exit_code != 0 or p.timed_out or p.oom)]
     for phase in tails[-1:]:
         console.print(f"\n[bold]{phase.phase} log tail[/]\n{escape(phase.log_tail)}")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--html", "html_path", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="Where to write the self-contained HTML report.")
+def report(run_dir, html_path):
+    """Write one self-contained HTML report of RUN_DIR (works offline)."""
+    from harness.replay import replay as do_replay
+    from trajectories.lineage import Lineage
+    from trajectories.report import write_report
+
+    Lineage.open(run_dir).close()
+    audit = do_replay(run_dir)
+    write_report(run_dir, html_path, problems=audit.problems)
+    state = "verified" if audit.verified else f"NOT verified ({len(audit.problems)} problems)"
+    console.print(f"report: {html_path} ({html_path.stat().st_size:,} bytes; {len(audit.trials)} trials, {state})")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--compare", "other", type=click.Path(path_type=Path, file_okay=False),
+              help="A second run (e.g. random vs guided) to compare best scores at N trials.")
+@click.option("--at", "at_n", type=click.IntRange(min=1), help="N for --compare (default: the shorter run).")
+def analyze(run_dir, as_json, other, at_n):
+    """Statistics of RUN_DIR: variance over architecture vs hyperparameter knobs, convergence
+    power law, search dynamics per agent/specialist, keep and failure rates."""
+    from trajectories.analysis import analyze as do_analyze, compare, load_run, render_comparison_text, render_text
+
+    if at_n is not None and other is None:
+        raise click.UsageError("--at goes with --compare")
+    run_data = load_run(run_dir)
+    result = do_analyze(run_data.records, run_data.info)
+    comparison = None
+    if other is not None:
+        other_data = load_run(other)
+        n = at_n or min(len(run_data.records), len(other_data.records))
+        comparison = compare(run_data, other_data, n)
+    if as_json:
+        data = result.model_dump(mode="json")
+        if comparison is not None:
+            data["comparison"] = comparison.model_dump(mode="json")
+        click.echo(json.dumps(data))
+    else:
+        # Plain echo: the text holds [brackets] that rich markup would swallow.
+        click.echo(render_text(result))
+        if comparison is not None:
+            click.echo(render_comparison_text(comparison))
+
+
+@cli.command("import")
+@click.argument("fmt", metavar="FORMAT", type=click.Choice(["auto-research-recipes", "autoresearch"]))
+@click.argument("path", type=click.Path(path_type=Path, exists=True))
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="The run directory to create.")
+def import_(fmt, path, out):
+    """Turn an external trajectory (results.tsv) into a lineage replay, report and analyze accept."""
+    from collections import Counter
+
+    from trajectories.importers import import_run
+    from trajectories.lineage import Lineage
+
+    import_run(fmt, path, out)
+    with Lineage.open(out) as lineage:
+        records = lineage.records()
+        best = lineage.best()
+        info = lineage.run_info()
+    labels = Counter(r.outcome.label.value for r in records if r.outcome)
+    console.print(f"imported {len(records)} trials into {out}: "
+                  + ", ".join(f"{k} {v}" for k, v in labels.most_common()))
+    if best:
+        best_record = next(r for r in records if r.trial.id == best)
+        console.print(f"best: {best} score {best_record.outcome.score if best_record.outcome else None}")
+    problems = info.imported.problems if info.imported else []
+    if problems:
+        console.print(f"{len(problems)} row(s) imported as far as they could be recovered:")
+        for problem in problems[:20]:
+            console.print(f"  - {escape(problem)}")
+        if len(problems) > 20:
+            console.print(f"  ... and {len(problems) - 20} more (in run.json: imported.problems)")
+    console.print(f"audit it with: harness replay {out} --verify")
 
 
 @cli.group()

@@ -25,7 +25,8 @@ import os
 import subprocess
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness.types import (
@@ -203,6 +204,8 @@ class Lineage:
     def _reset(self) -> None:
         self._info: RunInfo | None = None
         self._records: dict[str, TrialRecord] = {}
+        self._top: int | None = None
+        """Highest trial number in `_records` (None: not computed yet)."""
         self._by_commit: dict[str, str] = {}
         self._ledger_head: str | None = None
         self._run_blob: str | None = None
@@ -212,6 +215,8 @@ class Lineage:
         self._commits: dict[str, CommitObject] = {}
         self._trees: set[str] = set()
         """Trees known to exist (written or checked)."""
+        self._batch: list[tuple[str, str, str | None]] | None = None
+        """Ref updates held back inside `batch()` (None outside one)."""
 
     # -- creation ----------------------------------------------------------
 
@@ -537,6 +542,8 @@ class Lineage:
         self._shards[shard] = entries
         self._shard_trees = shard_trees
         self._records[tid] = record
+        if self._top is not None:
+            self._top = max(self._top, trial_number(tid))
         return commit
 
     def _ledger_commit(
@@ -548,6 +555,10 @@ class Lineage:
         extra_refs: Sequence[tuple[str, str, str | None]] = (),
     ) -> str:
         commit = self.git.write_commit(tree, parents, format_message(subject, trailers))
+        if self._batch is not None:  # inside `batch()`: the refs move when it ends
+            self._batch.extend(extra_refs)
+            self._ledger_head = commit
+            return commit
         old = parents[0] if parents else ZERO_SHA
         try:
             self.git.update_refs([(LEDGER_REF, commit, old), *extra_refs])
@@ -557,6 +568,40 @@ class Lineage:
             ) from exc
         self._ledger_head = commit
         return commit
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group ledger writes for a bulk writer (`harness import`): every event
+        still gets its own ledger commit, but the ledger ref, the new trial refs
+        and `best` move once, in one transaction, when the block ends. An exception inside
+        leaves the refs as they were (the objects written are unreferenced) and
+        reloads this handle from git."""
+        with self._lock:
+            if self._batch is not None:
+                raise LineageError("batch() does not nest")
+            before, best_before = self._ledger_head, self._best_commit
+            self._batch = []
+            try:
+                yield
+                updates = self._batch
+                if self._ledger_head != before:
+                    updates = [(LEDGER_REF, self._ledger_head, before or ZERO_SHA), *updates]
+                if self._best_commit != best_before and self._best_commit is not None:
+                    updates.append((BEST_REF, self._best_commit, best_before or ZERO_SHA))
+                if updates:
+                    try:
+                        self.git.update_refs(updates)
+                    except GitError as exc:
+                        raise LineageError(
+                            f"the ledger moved under us or a ref already exists (nothing was written): "
+                            f"{exc.stderr.strip()}"
+                        ) from exc
+            except BaseException:
+                self._batch = None
+                self.refresh()
+                raise
+            finally:
+                self._batch = None
 
     # -- replay verdicts ----------------------------------------------------------
 
@@ -593,6 +638,9 @@ class Lineage:
             record = self.record(trial_id)
             if record.outcome is None or record.outcome.label is not Label.keep:
                 raise LineageError(f"{trial_id}: only a kept trial can be the best")
+            if self._batch is not None:  # inside `batch()`: moves with the ledger when it ends
+                self._best_commit = record.trial.commit
+                return
             try:
                 self.git.update_refs([(BEST_REF, record.trial.commit, self._best_commit or ZERO_SHA)])
             except GitError as exc:
@@ -619,9 +667,9 @@ class Lineage:
         return self._records[trial_id]
 
     def next_trial_number(self) -> int:
-        if not self._records:
-            return 0
-        return max(trial_number(t) for t in self._records) + 1
+        if self._top is None:  # cached: a scan per call made long runs and imports quadratic
+            self._top = max((trial_number(t) for t in self._records), default=-1)
+        return self._top + 1
 
     def ledger_head(self) -> str | None:
         return self._ledger_head

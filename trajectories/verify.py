@@ -578,7 +578,10 @@ def outcome_problems(tid: str, outcome: Outcome, info: RunInfo) -> list[str]:
         elif not _close(o.metrics[metric], o.score):
             problems.append(f"metrics[{metric!r}] is {o.metrics[metric]} but score is {o.score}")
     if o.label in (Label.keep, Label.not_improved):
-        if o.score is None:
+        # An imported run's baseline may carry no score (the source had no measured
+        # baseline row); the import lists that among its problems.
+        imported_baseline = tid == BASELINE_TRIAL_ID and info.imported is not None
+        if o.score is None and not imported_baseline:
             problems.append(f"label {o.label.value} without a score")
         failed = [g.metric for g in o.gates if not g.passed]
         if failed:
