@@ -3,50 +3,35 @@
 from __future__ import annotations
 
 import ast
-import hashlib
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
-import jsonschema
 import numpy as np
 import pytest
 
 from harness.types import RecipeSpec
+
+from recipe_testing import file_digests, load_module, load_spec
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "collision"
 SRC = RECIPE / "src"
 EVAL = RECIPE / "eval"
 
 
-def _load_module(name: str, path: Path):
-    """Import an evaluator file by path (the eval folder is not a package)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    # No __pycache__ in the evaluator folder: it would change the evaluator's digest.
-    old, sys.dont_write_bytecode = sys.dont_write_bytecode, True
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.dont_write_bytecode = old
-    return module
 
 
-prepare_mod = _load_module("collision_eval_prepare", EVAL / "prepare.py")
-score_mod = _load_module("collision_eval_score", EVAL / "score.py")
+prepare_mod = load_module("collision_eval_prepare", EVAL / "prepare.py")
+score_mod = load_module("collision_eval_score", EVAL / "score.py")
 
 
 @pytest.fixture(scope="module")
 def spec() -> RecipeSpec:
-    data = tomllib.loads((RECIPE / "recipe.toml").read_text())
-    jsonschema.validate(data, RecipeSpec.model_json_schema())
-    return RecipeSpec.model_validate(data)
+    return load_spec(RECIPE)
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +41,6 @@ def prepared(tmp_path_factory) -> Path:
     return root
 
 
-def _digests(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 # ---------------------------------------------------------------- spec
@@ -78,7 +57,7 @@ def test_spec_validates(spec):
     assert set(spec.specialists) == {"arch", "opt"}
     for name, fn in (("prepare", spec.evaluator.prepare), ("score", spec.evaluator.score)):
         file, func = fn.split(":")
-        assert callable(getattr(_load_module(f"collision_check_{name}", EVAL / file), func))
+        assert callable(getattr(load_module(f"collision_check_{name}", EVAL / file), func))
 
 
 def test_source_files_on_the_right_surface(spec):
@@ -103,7 +82,7 @@ def test_each_knob_is_one_literal_line_with_a_valid_value(spec):
 
 def test_prepare_is_deterministic(prepared, tmp_path):
     prepare_mod.prepare(tmp_path / "train", tmp_path / "heldout", tmp_path / "labels")
-    assert _digests(tmp_path) == _digests(prepared)
+    assert file_digests(tmp_path) == file_digests(prepared)
 
 
 def test_prepare_layout_and_no_labels_in_inputs(prepared):

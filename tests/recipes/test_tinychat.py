@@ -3,47 +3,34 @@
 from __future__ import annotations
 
 import ast
-import hashlib
-import importlib.util
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
-import jsonschema
 import numpy as np
 import pytest
 
 from harness.types import Direction, RecipeSpec
+
+from recipe_testing import file_digests, load_module, load_spec
 
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "tinychat"
 SRC = RECIPE / "src"
 EVAL = RECIPE / "eval"
 
 
-def _load_module(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    old, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ in the evaluator folder
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.dont_write_bytecode = old
-    return module
 
 
-prepare_mod = _load_module("tinychat_eval_prepare", EVAL / "prepare.py")
-score_mod = _load_module("tinychat_eval_score", EVAL / "score.py")
+prepare_mod = load_module("tinychat_eval_prepare", EVAL / "prepare.py")
+score_mod = load_module("tinychat_eval_score", EVAL / "score.py")
 
 
 @pytest.fixture(scope="module")
 def spec() -> RecipeSpec:
-    data = tomllib.loads((RECIPE / "recipe.toml").read_text())
-    jsonschema.validate(data, RecipeSpec.model_json_schema())
-    return RecipeSpec.model_validate(data)
+    return load_spec(RECIPE)
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +40,6 @@ def prepared(tmp_path_factory) -> Path:
     return root
 
 
-def _digests(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 # ---------------------------------------------------------------- spec
@@ -93,7 +74,7 @@ def test_each_knob_is_one_literal_line_with_a_valid_value(spec):
 
 
 def test_shipped_corpus_is_the_generators_output():
-    gen = _load_module("tinychat_make_corpus", RECIPE / "tools" / "make_corpus.py")
+    gen = load_module("tinychat_make_corpus", RECIPE / "tools" / "make_corpus.py")
     shipped = (EVAL / "corpus.txt").read_bytes()
     assert gen.generate().encode("ascii") == shipped
     assert 100_000 <= len(shipped) <= 300_000
@@ -103,7 +84,7 @@ def test_shipped_corpus_is_the_generators_output():
 
 def test_prepare_is_deterministic(prepared, tmp_path):
     prepare_mod.prepare(tmp_path / "train", tmp_path / "heldout", tmp_path / "labels")
-    assert _digests(tmp_path) == _digests(prepared)
+    assert file_digests(tmp_path) == file_digests(prepared)
 
 
 def test_train_and_heldout_split_at_a_fable(prepared):

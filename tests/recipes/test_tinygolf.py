@@ -3,50 +3,37 @@
 from __future__ import annotations
 
 import ast
-import hashlib
-import importlib.util
 import os
 import shutil
 import struct
 import subprocess
 import sys
-import tomllib
 import zlib
 from pathlib import Path
 
-import jsonschema
 import numpy as np
 import pytest
 import torch
 
 from harness.types import Direction, RecipeSpec
 
+from recipe_testing import file_digests, load_module, load_spec
+
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "tinygolf"
 SRC = RECIPE / "src"
 EVAL = RECIPE / "eval"
 
 
-def _load_module(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    old, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ in the evaluator folder
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.dont_write_bytecode = old
-    return module
 
 
-prepare_mod = _load_module("tinygolf_eval_prepare", EVAL / "prepare.py")
-score_mod = _load_module("tinygolf_eval_score", EVAL / "score.py")
-codec = _load_module("tinygolf_eval_codec", EVAL / "codec.py")
+prepare_mod = load_module("tinygolf_eval_prepare", EVAL / "prepare.py")
+score_mod = load_module("tinygolf_eval_score", EVAL / "score.py")
+codec = load_module("tinygolf_eval_codec", EVAL / "codec.py")
 
 
 @pytest.fixture(scope="module")
 def spec() -> RecipeSpec:
-    data = tomllib.loads((RECIPE / "recipe.toml").read_text())
-    jsonschema.validate(data, RecipeSpec.model_json_schema())
-    return RecipeSpec.model_validate(data)
+    return load_spec(RECIPE)
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +43,6 @@ def prepared(tmp_path_factory) -> Path:
     return root
 
 
-def _digests(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 # ---------------------------------------------------------------- spec
@@ -152,7 +133,7 @@ def test_codec_rejects_what_is_not_its_format(blob, reason):
 
 
 def test_shipped_corpus_is_the_generators_output():
-    gen = _load_module("tinygolf_make_corpus", RECIPE / "tools" / "make_corpus.py")
+    gen = load_module("tinygolf_make_corpus", RECIPE / "tools" / "make_corpus.py")
     shipped = (EVAL / "corpus.txt").read_bytes()
     assert gen.generate().encode("ascii") == shipped
     assert 100_000 <= len(shipped) <= 300_000 and shipped.isascii()
@@ -161,7 +142,7 @@ def test_shipped_corpus_is_the_generators_output():
 
 def test_prepare_is_deterministic_and_ships_the_driver(prepared, tmp_path):
     prepare_mod.prepare(tmp_path / "train", tmp_path / "heldout", tmp_path / "labels")
-    assert _digests(tmp_path) == _digests(prepared)
+    assert file_digests(tmp_path) == file_digests(prepared)
     assert {p.name for p in (prepared / "train").iterdir()} == {"train.txt", "meta.json", "golf_run.py", "codec.py"}
     for name in ("golf_run.py", "codec.py"):
         assert (prepared / "train" / name).read_bytes() == (EVAL / name).read_bytes()
