@@ -62,6 +62,11 @@ def cli() -> None:
     trial runs sandboxed, is scored by the recipe's evaluator and recorded in a git lineage."""
 
 
+def recipe_of_run(info):
+    """The recipe a run was made from: its folder when it still exists, else by name."""
+    return load_recipe(info.recipe_dir if Path(info.recipe_dir).is_dir() else info.recipe.name)
+
+
 def trial_sandbox(kind: str, recipe):
     """The sandbox trials run in: Docker with the recipe's image when asked for, or
     (`auto`) when an engine answers and the image can be had; else the local sandbox."""
@@ -131,7 +136,6 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
     from harness.agents.base import make_agent
     from harness.console import ConsoleReporter, label_counts, summary_table
     from harness.loop import Run, RunError, check_specialists, default_run_id
-    from sandboxes import make_sandbox
 
     from harness.scheduler import plan_slots
 
@@ -149,7 +153,7 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
             info = existing.run_info()
         if recipe and recipe != info.recipe.name:
             raise RunError(f"{resume} is a run of recipe {info.recipe.name!r}, not {recipe!r}")
-        loaded = load_recipe(info.recipe_dir if Path(info.recipe_dir).is_dir() else info.recipe.name)
+        loaded = recipe_of_run(info)
         run_dir = resume
         seed = info.seed
     else:
@@ -254,7 +258,7 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind):
 def _rerun(run_dir: Path, info, targets: list[str], seeds: int, sandbox_kind: str, quiet: bool):
     from harness.rerun import rerun_trials
 
-    recipe = load_recipe(info.recipe_dir if Path(info.recipe_dir).is_dir() else info.recipe.name)
+    recipe = recipe_of_run(info)
 
     def show(verdict) -> None:
         if not quiet:

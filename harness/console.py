@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness.replay import trial_row
 from harness.types import Status, Trial, TrialRecord
 
 LABEL_STYLE = {Status.keep: "bold green", Status.discard: "yellow", Status.fail: "red"}
@@ -76,38 +77,24 @@ class ConsoleReporter:
 
 
 def summary_table(records: list[TrialRecord], best_id: str | None, metric: str) -> Table:
-    table = Table(title="Run summary", show_lines=False)
-    table.add_column("trial")
-    table.add_column("parent")
-    table.add_column("agent")
-    table.add_column("label")
-    table.add_column(metric, justify="right")
-    table.add_column("hypothesis")
-    for record in records:
-        outcome = record.outcome
-        label = outcome.label.value if outcome else "(not evaluated)"
-        style = LABEL_STYLE[outcome.status] if outcome else "dim"
-        marker = " ★" if record.trial.id == best_id else ""
-        table.add_row(
-            record.trial.id + marker,
-            record.trial.parent or "-",
-            record.trial.proposal.agent,
-            f"[{style}]{label}[/]",
-            fmt_score(outcome.score if outcome else None),
-            escape(short(record.trial.proposal.hypothesis, 60)),
-        )
-    return table
+    """The table `harness run` ends with."""
+    return trial_table("Run summary", [trial_row(r) for r in records], best_id, metric)
 
 
 def replay_table(report) -> Table:
     """The trial table of `harness replay` (from the verified report, not a second read)."""
-    table = Table(title=f"Run {report.run} ({report.recipe})")
-    for column in ("trial", "parent", "agent", "label", "score", "hypothesis"):
-        table.add_column(column, justify="right" if column == "score" else "left")
-    for row in report.trials:
+    return trial_table(f"Run {report.run} ({report.recipe})", report.trials, report.best.id, "score")
+
+
+def trial_table(title: str, rows, best_id: str | None, score_name: str) -> Table:
+    """One line per trial (rows are `harness.replay.ReplayTrial`); the best is starred."""
+    table = Table(title=title)
+    for column in ("trial", "parent", "agent", "label", score_name, "hypothesis"):
+        table.add_column(column, justify="right" if column == score_name else "left")
+    for row in rows:
         style = LABEL_STYLE[Status(row.status)] if row.status else "dim"
         table.add_row(
-            row.id + (" ★" if row.id == report.best.id else ""),
+            row.id + (" ★" if row.id == best_id else ""),
             row.parent or "-",
             row.agent,
             f"[{style}]{row.label or '(not evaluated)'}[/]",

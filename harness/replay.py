@@ -65,7 +65,7 @@ def replay(run_dir: Path) -> ReplayReport:
             id=report.best,
             score=best_record.outcome.score if best_record and best_record.outcome else None,
         ),
-        trials=[_trial_row(r) for r in report.records],
+        trials=[trial_row(r) for r in report.records],
     )
 
 
@@ -101,7 +101,8 @@ def decision_problems(report: VerifyReport) -> list[str]:
     return problems
 
 
-def _trial_row(record: TrialRecord) -> ReplayTrial:
+def trial_row(record: TrialRecord) -> ReplayTrial:
+    """One trial as `replay --json` (and the run/replay tables) show it."""
     outcome = record.outcome
     proposal = record.trial.proposal
     return ReplayTrial(

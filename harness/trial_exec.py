@@ -369,7 +369,7 @@ class _Judgement:
             / sum(1 for m in metrics_per_seed if k in m)
             for k in keys
         }
-        score = means.get(name) if label not in (Label.metric_missing,) else None
+        score = means.get(name)
         if label.ran is False or label in _NO_SCORE_LABELS:
             score, seed_scores, means = None, [], {}
         return Outcome(
