@@ -147,8 +147,10 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     if resume is not None:
+        from harness.loop import refuse_interrupted_creation
         from trajectories.lineage import Lineage
 
+        refuse_interrupted_creation(resume)  # no run.json to read: say what to do instead
         with Lineage.open(resume) as existing:
             info = existing.run_info()
         if recipe and recipe != info.recipe.name:

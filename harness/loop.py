@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import os
 import platform
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +24,7 @@ from harness import __version__
 from harness.agents.base import Agent, AgentContext
 from harness.evaluator_code import EvaluatorCodeError, load_entry, snapshot_evaluator
 from harness.recipe_loader import LoadedRecipe
+from harness.recovery import repair_best, stop_stray_phases
 from harness.scheduler import SlotPlan, plan_slots, run_slots
 from harness.trial_exec import RunPaths, TrialExecutor, seed_scores, utc_now
 from harness.types import (
@@ -38,7 +40,9 @@ from harness.types import (
 )
 from sandboxes.base import Sandbox
 from sandboxes.errors import SandboxError, SandboxUnavailable
-from trajectories.lineage import ApplyError, Lineage, trial_trailers
+from trajectories.lineage import ApplyError, Lineage, LineageError, trial_trailers
+
+BASELINE_HYPOTHESIS = "Baseline: the recipe's starting source"
 
 HARNESS_ERROR_RETRIES = 2
 """Infrastructure failures are retried this many times before `harness_error` is recorded."""
@@ -95,19 +99,22 @@ class Run:
         fidelity: str | None = None,
         gpus: tuple[int, ...] = (),
     ) -> "Run":
+        refuse_interrupted_creation(run_dir)
         if run_dir.exists() and any(run_dir.iterdir()):
             raise RunError(f"{run_dir} already exists and is not empty; choose another --run-id or --out")
         fidelity = _check_fidelity(recipe.spec, fidelity)
         run_dir.mkdir(parents=True, exist_ok=True)
-        lineage = Lineage.init(run_dir)
         paths = RunPaths(run_dir)
+        # The lock comes first: it also marks the folder as a run being created, so a
+        # creation cut short is recognised (see `interrupted_creation`).
         lock = _take_lock(paths)
+        lineage = Lineage.init(run_dir)
         reporter.note(f"preparing data with the evaluator of recipe {recipe.spec.name!r}")
         digest = snapshot_evaluator(recipe.evaluator_dir, paths.evaluator)
         prepare_data(recipe.spec, paths)
         baseline_commit = lineage.commit_baseline(
             recipe.source_dir,
-            "Baseline: the recipe's starting source",
+            BASELINE_HYPOTHESIS,
             trial_trailers(BASELINE_TRIAL_ID, None, "baseline", None, fidelity),
         )
         info = RunInfo(
@@ -124,16 +131,7 @@ class Run:
         lineage.start(info)
         run = cls(recipe, lineage, paths, info, sandbox, agent, reporter, fidelity, gpus, lock)
         run.reap_orphans()
-        baseline = Trial(
-            id=BASELINE_TRIAL_ID,
-            run_id=info.run_id,
-            parent=None,
-            proposal=Proposal(hypothesis="Baseline: the recipe's starting source", diff="", agent="baseline"),
-            fidelity=fidelity,
-            seeds=recipe.spec.fidelities[fidelity].seeds,
-            commit=baseline_commit,
-        )
-        lineage.record_proposed(TrialRecord(trial=baseline))
+        run._propose_baseline()
         return run
 
     @classmethod
@@ -148,9 +146,13 @@ class Run:
         fidelity: str | None = None,
         gpus: tuple[int, ...] = (),
     ) -> "Run":
+        refuse_interrupted_creation(run_dir)
         lineage = Lineage.open(run_dir)
         paths = RunPaths(run_dir)
         lock = _take_lock(paths)
+        for leftover in lineage.discard_interrupted_writes():
+            reporter.note(f"removed {leftover} (a write cut short)")
+        lineage.refresh()  # opened before the lock was ours: a dying writer may have moved the ledger since
         info = lineage.run_info()
         fidelity = _check_fidelity(info.recipe, fidelity)
         digest = snapshot_evaluator(recipe.evaluator_dir, paths.evaluator)
@@ -163,7 +165,32 @@ class Run:
             prepare_data(info.recipe, paths)
         run = cls(recipe, lineage, paths, info, sandbox, agent, reporter, fidelity, gpus, lock)
         run.reap_orphans()
+        run._repair()
         return run
+
+    def _repair(self) -> None:
+        """Bring a run that stopped mid-trial back to a state the loop continues from
+        (harness/recovery.py says what a kill can leave)."""
+        for name, aside in self.lineage.set_aside_stray_trial_refs().items():
+            self.reporter.note(f"{name} has no ledger record (a proposal cut short): kept as {aside}")
+        if BASELINE_TRIAL_ID not in {r.trial.id for r in self.lineage.records()}:
+            self.reporter.note("the run stopped before its baseline was proposed; proposing it now")
+            self._propose_baseline()
+        note = repair_best(self.lineage)
+        if note:
+            self.reporter.note(note)
+
+    def _propose_baseline(self) -> None:
+        baseline = Trial(
+            id=BASELINE_TRIAL_ID,
+            run_id=self.info.run_id,
+            parent=None,
+            proposal=Proposal(hypothesis=BASELINE_HYPOTHESIS, diff="", agent="baseline"),
+            fidelity=self.fidelity,
+            seeds=self.spec.fidelities[self.fidelity].seeds,
+            commit=self.info.baseline_commit,
+        )
+        self.lineage.record_proposed(TrialRecord(trial=baseline))
 
     def reap_orphans(self) -> None:
         """Remove sandboxes of this run left by a crashed orchestrator (only with the run's lock held)."""
@@ -172,6 +199,9 @@ class Run:
             removed = reap(self.info.run_id)
             if removed:
                 self.reporter.note(f"removed {len(removed)} orphaned sandbox(es) of this run: {', '.join(removed)}")
+        stopped = stop_stray_phases(self.paths.scratch / "trials", getattr(self.sandbox, "root_dir", None))
+        if stopped:
+            self.reporter.note(f"stopped what a killed run left running: {', '.join(stopped)}")
 
     def close(self) -> None:
         self.lineage.close()
@@ -400,10 +430,43 @@ def _check_fidelity(spec: RecipeSpec, fidelity: str | None) -> str:
 
 
 def prepare_data(spec: RecipeSpec, paths: RunPaths) -> None:
-    for folder in (paths.train_data, paths.heldout_inputs, paths.heldout_labels):
-        folder.mkdir(parents=True, exist_ok=True)
+    """Run the evaluator's `prepare` into a fresh folder, then move it into place in one
+    rename: a run killed while preparing never finds half its data (the held-out labels
+    folder exists only once everything is written)."""
+    partial = paths.scratch / "data.partial"
+    for folder in (partial, paths.data):
+        if folder.exists():
+            shutil.rmtree(folder)
+    folders = [partial / p.relative_to(paths.data) for p in (paths.train_data, paths.heldout_inputs,
+                                                              paths.heldout_labels)]
+    for folder in folders:
+        folder.mkdir(parents=True)
     prepare = load_entry(paths.evaluator, spec.evaluator.prepare)
-    prepare(paths.train_data, paths.heldout_inputs, paths.heldout_labels)
+    prepare(*folders)
+    os.rename(partial, paths.data)
+
+
+def interrupted_creation(run_dir: Path) -> bool:
+    """Whether `run_dir` is a run whose creation was cut short: its lock was taken (the
+    first thing `Run.create` does) but its ledger never started (no run.json)."""
+    if not (RunPaths(run_dir).scratch / "lock").is_file():
+        return False
+    try:
+        with Lineage.open(run_dir) as lineage:
+            return lineage.ledger_head() is None
+    except LineageError:  # killed before `git init` finished
+        return True
+
+
+def refuse_interrupted_creation(run_dir: Path) -> None:
+    """A `RunError` saying what to do when `run_dir`'s creation was cut short."""
+    if interrupted_creation(run_dir):
+        # A creation still under way holds the lock: that gets "another harness process is running".
+        os.close(_take_lock(RunPaths(run_dir)))
+        raise RunError(
+            f"{run_dir} was interrupted while it was being created (before its baseline was recorded): "
+            f"nothing in it can be resumed; remove it (rm -r {run_dir}) and start it again"
+        )
 
 
 def _take_lock(paths: RunPaths) -> int:

@@ -24,6 +24,7 @@ import json
 import os
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -57,6 +58,8 @@ LEDGER_REF = "refs/heads/ledger"
 REPLAYS_REF = "refs/heads/replays"
 BEST_REF = "refs/heads/best"
 TRIAL_REF_PREFIX = "refs/trials/"
+STRAY_REF_PREFIX = "refs/stray/trials/"
+"""Where `set_aside_stray_trial_refs` keeps trial refs that have no ledger record."""
 RUN_FILE = "run.json"
 TRIALS_DIR = "trials"
 SCRATCH_DIR = ".harness"
@@ -653,6 +656,71 @@ class Lineage:
             return None
         return self._by_commit.get(self._best_commit)
 
+    def last_kept(self) -> str | None:
+        """Trial id of the newest `keep` outcome on the ledger: what `best` must point at.
+
+        A trial is kept only when it beats the best at the time, so the last keep
+        in ledger order is the best (with parallel trials, id order is not ledger
+        order). Ledger messages hold no text of the agent, so the trailers match
+        only what the harness wrote."""
+        if self._ledger_head is None:
+            return None
+        out = self.git.text(
+            "log", "-n1", "--all-match", "--grep=^Event: outcome$", "--grep=^Label: keep$",
+            "--format=%B", self._ledger_head,
+        )
+        _subject, trailers = parse_message(out.rstrip("\n") + "\n")
+        return trailers.get("Trial-Id") if trailers else None
+
+    # -- crash recovery (only with the run's lock held: no other writer exists) ------
+
+    def discard_interrupted_writes(self, wait_s: float = 5.0) -> list[str]:
+        """Remove what a writer killed mid-write left: git's temporary object files, the
+        scratch index files of `apply_diff`, and ref lock files. Nothing references them.
+
+        A lock file may still belong to the dead writer's `git update-ref`, which
+        finishes its transaction once its input closes; it gets `wait_s` to do so.
+        Call `refresh()` afterwards: that transaction may have moved the ledger."""
+        leftovers = sorted(self.git.objects.glob("??/tmp_obj_*")) + sorted((self.scratch / "tmp").glob("index-*"))
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        git_dir = self.git.git_dir
+        deadline = time.monotonic() + wait_s
+        locks = self._ref_locks()
+        while locks and time.monotonic() < deadline:
+            time.sleep(0.05)
+            locks = self._ref_locks()
+        for path in locks:
+            path.unlink(missing_ok=True)
+        return [str(path.relative_to(self.run_dir)) for path in leftovers] + [
+            str(path.relative_to(git_dir.parent)) for path in locks
+        ]
+
+    def _ref_locks(self) -> list[Path]:
+        git_dir = self.git.git_dir
+        found = sorted((git_dir / "refs").rglob("*.lock"))
+        return found + [p for p in (git_dir / "packed-refs.lock", git_dir / "HEAD.lock") if p.exists()]
+
+    def set_aside_stray_trial_refs(self) -> dict[str, str]:
+        """Move every `refs/trials/<id>` without a ledger record to `refs/stray/trials/<id>-<sha>`
+        (one transaction), so the id can be proposed; returns old ref -> new ref."""
+        with self._lock:
+            stray = {
+                name: sha
+                for name, sha in self.git.refs(TRIAL_REF_PREFIX).items()
+                if name[len(TRIAL_REF_PREFIX):] not in self._records
+            }
+            moves = {name: f"{STRAY_REF_PREFIX}{name[len(TRIAL_REF_PREFIX):]}-{sha[:12]}" for name, sha in stray.items()}
+            updates: list[tuple[str, str, str | None]] = []
+            for name, sha in stray.items():
+                updates += [(moves[name], sha, ZERO_SHA), (name, ZERO_SHA, sha)]
+            if updates:
+                try:
+                    self.git.update_refs(updates)
+                except GitError as exc:
+                    raise LineageError(f"cannot set stray trial refs aside: {exc.stderr.strip()}") from exc
+            return moves
+
     # -- reads -------------------------------------------------------------------
 
     def run_info(self) -> RunInfo:
@@ -758,6 +826,7 @@ __all__ = [
     "Lineage",
     "LineageError",
     "RUN_FILE",
+    "STRAY_REF_PREFIX",
     "TRIAL_REF_PREFIX",
     "dump_json",
     "record_path",

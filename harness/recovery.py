@@ -1,0 +1,121 @@
+"""What `--resume` repairs after an orchestrator died (SIGKILL, power loss) mid-run.
+
+The loop is write-ahead (DESIGN.md, trial loop): a trial's proposal is one
+atomic ledger transaction that also creates `refs/trials/<id>`, its outcome
+another, and `best` moves after the outcome. So a kill leaves the lineage in
+one of a few consistent states, and what is left to do here is small:
+
+* writes cut short: git's temporary object files, the scratch index files of
+  `git apply`, ref lock files (a whole process group killed takes its `git
+  update-ref` with it); nothing references them, they are removed;
+* phases of the killed orchestrator still running (the local sandbox's process
+  trees outlive it; Docker containers are reaped by the Docker sandbox): they
+  would write into the folders of the trial's re-run, so they are killed, and
+  their phase roots removed;
+* `best` not moved after a recorded keep: moved to the last kept trial;
+* a trial ref without its ledger event (not made by this version, which
+  writes both in one transaction; a lineage copied mid-write could hold one):
+  set aside under `refs/stray/`, so that the trial id can be proposed again and
+  nothing is lost.
+
+Every function runs only with the run's lock held: then no other harness
+process writes to the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+from trajectories.lineage import Lineage
+
+STRAGGLER_WAIT_S = 5.0
+"""How long a killed phase process or a dying `git` may take to go away."""
+
+
+def stop_stray_phases(trials_scratch: Path, phase_roots_dir: Path | None = None) -> list[str]:
+    """Kill the phase processes of a dead orchestrator and remove their phase roots.
+
+    A phase of the local sandbox is found by its environment: its read-write
+    mounts (`HARNESS_WORKSPACE`, `HARNESS_OUT`, `HARNESS_PREDS`) are folders of
+    `trials_scratch`, which no other run shares (a run id can repeat across
+    folders, a run folder cannot). A phase root is found by a mount link into
+    `trials_scratch` (`phase_roots_dir`: where the sandbox makes them, the
+    system temp folder by default). Returns what was stopped or removed.
+    """
+    needle = os.fsencode(trials_scratch.resolve()) + b"/"
+    stopped: list[str] = []
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone already, or not ours to read
+            continue
+        if any(var.startswith(b"HARNESS_") and needle in var for var in environ.split(b"\0")):
+            pids.append(int(entry.name))
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            stopped.append(f"process {pid}")
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + STRAGGLER_WAIT_S
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    roots_dir = phase_roots_dir or Path(tempfile.gettempdir())
+    for root in roots_dir.glob("harness-phase-*"):
+        if _links_into(root, trials_scratch.resolve()):
+            _remove_tree(root)
+            stopped.append(f"phase root {root}")
+    return stopped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"  # a zombie has stopped: only its parent's wait is missing
+
+
+def _links_into(root: Path, folder: Path) -> bool:
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return False
+    for entry in entries:
+        if entry.is_symlink():
+            target = Path(os.readlink(entry.path))
+            if target == folder or folder in target.parents:
+                return True
+    return False
+
+
+def _remove_tree(root: Path) -> None:
+    """Remove a phase root whatever modes the phase left (it is chmod a-w in parts)."""
+    for folder, dirs, _files in os.walk(root):
+        for name in dirs:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o700)
+    os.chmod(root, 0o700)
+    shutil.rmtree(root)
+
+
+def repair_best(lineage: Lineage) -> str | None:
+    """Move `best` to the last kept trial when a kill came between the two; returns a note."""
+    expected = lineage.last_kept()
+    current = lineage.best()
+    if expected is None or current == expected:
+        return None
+    lineage.set_best(expected)
+    return (
+        f"best was {current or 'unset'} but the last kept trial is {expected} (the run stopped "
+        f"after recording its outcome, before moving best): best now points at {expected}"
+    )
