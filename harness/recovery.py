@@ -25,12 +25,14 @@ process writes to the run.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import tempfile
 import time
 from pathlib import Path
 
+from harness.types import TRIAL_ID_PATTERN
 from trajectories.lineage import Lineage
 
 STRAGGLER_WAIT_S = 5.0
@@ -41,24 +43,15 @@ def stop_stray_phases(trials_scratch: Path, phase_roots_dir: Path | None = None)
     """Kill the phase processes of a dead orchestrator and remove their phase roots.
 
     A phase of the local sandbox is found by its environment: its read-write
-    mounts (`HARNESS_WORKSPACE`, `HARNESS_OUT`, `HARNESS_PREDS`) are folders of
-    `trials_scratch`, which no other run shares (a run id can repeat across
-    folders, a run folder cannot). A phase root is found by a mount link into
+    mounts (`HARNESS_WORKSPACE`, `HARNESS_OUT`, `HARNESS_PREDS`) are in a
+    trial's folder of `trials_scratch`, which no other run shares (a run id
+    can repeat across folders, a run folder cannot). A phase root is found by a mount link into
     `trials_scratch` (`phase_roots_dir`: where the sandbox makes them, the
     system temp folder by default). Returns what was stopped or removed.
     """
-    needle = os.fsencode(trials_scratch.resolve()) + b"/"
+    trials_scratch = trials_scratch.resolve()
     stopped: list[str] = []
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:  # gone already, or not ours to read
-            continue
-        if any(var.startswith(b"HARNESS_") and needle in var for var in environ.split(b"\0")):
-            pids.append(int(entry.name))
+    pids = _phase_processes(trials_scratch)
     for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)
@@ -70,10 +63,28 @@ def stop_stray_phases(trials_scratch: Path, phase_roots_dir: Path | None = None)
         time.sleep(0.02)
     roots_dir = phase_roots_dir or Path(tempfile.gettempdir())
     for root in roots_dir.glob("harness-phase-*"):
-        if _links_into(root, trials_scratch.resolve()):
+        if _links_into(root, trials_scratch):
             _remove_tree(root)
             stopped.append(f"phase root {root}")
     return stopped
+
+
+def _phase_processes(trials_scratch: Path) -> list[int]:
+    """Processes with a `HARNESS_*` mount variable inside a trial folder of `trials_scratch`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone already, or not ours to read
+            continue
+        for var in environ.split(b"\0"):
+            name, _, value = var.partition(b"=")
+            if name.startswith(b"HARNESS_") and _in_trial_folder(Path(os.fsdecode(value)), trials_scratch):
+                pids.append(int(entry.name))
+                break
+    return pids
 
 
 def _alive(pid: int) -> bool:
@@ -84,17 +95,21 @@ def _alive(pid: int) -> bool:
     return state != "Z"  # a zombie has stopped: only its parent's wait is missing
 
 
-def _links_into(root: Path, folder: Path) -> bool:
+def _in_trial_folder(path: Path, trials_scratch: Path) -> bool:
+    """Whether `path` lies in a trial's scratch folder (`<trials>/t0003/...`); the folders of
+    `replay --rerun` (`rerun-t0003`), which runs beside a run without its lock, are not."""
+    if trials_scratch not in path.parents:
+        return False
+    return re.match(TRIAL_ID_PATTERN, path.relative_to(trials_scratch).parts[0]) is not None
+
+
+def _links_into(root: Path, trials_scratch: Path) -> bool:
     try:
         entries = list(os.scandir(root))
-    except OSError:
+    except OSError:  # removed meanwhile by the phase's own sandbox
         return False
-    for entry in entries:
-        if entry.is_symlink():
-            target = Path(os.readlink(entry.path))
-            if target == folder or folder in target.parents:
-                return True
-    return False
+    return any(entry.is_symlink() and _in_trial_folder(Path(os.readlink(entry.path)), trials_scratch)
+               for entry in entries)
 
 
 def _remove_tree(root: Path) -> None:

@@ -710,7 +710,9 @@ class Lineage:
                 for name, sha in self.git.refs(TRIAL_REF_PREFIX).items()
                 if name[len(TRIAL_REF_PREFIX):] not in self._records
             }
-            moves = {name: f"{STRAY_REF_PREFIX}{name[len(TRIAL_REF_PREFIX):]}-{sha[:12]}" for name, sha in stray.items()}
+            moves = {
+                name: f"{STRAY_REF_PREFIX}{name[len(TRIAL_REF_PREFIX):]}-{sha[:12]}" for name, sha in stray.items()
+            }
             updates: list[tuple[str, str, str | None]] = []
             for name, sha in stray.items():
                 updates += [(moves[name], sha, ZERO_SHA), (name, ZERO_SHA, sha)]

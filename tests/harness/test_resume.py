@@ -301,7 +301,8 @@ def test_half_copied_evaluator_and_half_prepared_data_are_made_again(tiny, tmp_p
     run.run(1)
     run.close()
     assert not (scratch / "data.partial").exists()
-    assert {p.relative_to(scratch / "data"): p.read_bytes() for p in (scratch / "data").rglob("*") if p.is_file()} == data
+    remade = {p.relative_to(scratch / "data"): p.read_bytes() for p in (scratch / "data").rglob("*") if p.is_file()}
+    assert remade == data
     assert (scratch / "evaluator" / "score.py").is_file()
     assert audited(run_dir, 1)["t0001"] == "keep"
 
@@ -323,24 +324,27 @@ def test_phases_left_running_by_a_killed_run_are_stopped(tiny, tmp_path):
     run_dir = finished_run(tiny, tmp_path, 0)
     out = run_dir / ".harness" / "trials" / "t0001" / "out-0"
     out.mkdir(parents=True)
+    rerun_out = run_dir / ".harness" / "trials" / "rerun-t0000" / "out-0"  # `replay --rerun` needs no lock
+    rerun_out.mkdir(parents=True)
     roots = tmp_path / "phase-roots"
     root = roots / "harness-phase-killed"
     (root / "home").mkdir(parents=True)
     (root / "out").symlink_to(out.resolve(), target_is_directory=True)
     os.chmod(root, 0o555)
-    other = roots / "harness-phase-of-another-run"
+    other = roots / "harness-phase-of-a-rerun"
     other.mkdir()
-    (other / "out").symlink_to(tmp_path, target_is_directory=True)
+    (other / "out").symlink_to(rerun_out.resolve(), target_is_directory=True)
     phase = subprocess.Popen(["sleep", "120"], env={"PATH": os.environ["PATH"], "HARNESS_OUT": str(out.resolve())},
                              start_new_session=True)
-    bystander = subprocess.Popen(["sleep", "120"], env={"PATH": os.environ["PATH"], "HARNESS_OUT": str(tmp_path)},
+    bystander = subprocess.Popen(["sleep", "120"], env={"PATH": os.environ["PATH"],
+                                                        "HARNESS_OUT": str(rerun_out.resolve())},
                                  start_new_session=True)
     try:
         notes = Notes()
         run = open_run(tiny, run_dir, notes, LocalSandbox(root_dir=roots))
         run.close()
         assert phase.wait(timeout=10) == -signal.SIGKILL
-        assert bystander.poll() is None, "a process of another folder was stopped"
+        assert bystander.poll() is None, "a phase of `replay --rerun` was stopped"
         assert not root.exists() and other.exists()
         assert any(f"process {phase.pid}" in note and str(root) in note for note in notes.notes), notes.notes
     finally:
