@@ -675,13 +675,18 @@ class Lineage:
     # -- crash recovery (only with the run's lock held: no other writer exists) ------
 
     def discard_interrupted_writes(self, wait_s: float = 5.0) -> list[str]:
-        """Remove what a writer killed mid-write left: git's temporary object files, the
-        scratch index files of `apply_diff`, and ref lock files. Nothing references them.
+        """Remove what a writer killed mid-write left: git's temporary object files and the
+        scratch index files of `apply_diff` (older than a minute), and ref lock files.
+        Nothing references them.
 
         A lock file may still belong to the dead writer's `git update-ref`, which
         finishes its transaction once its input closes; it gets `wait_s` to do so.
         Call `refresh()` afterwards: that transaction may have moved the ledger."""
-        leftovers = sorted(self.git.objects.glob("??/tmp_obj_*")) + sorted((self.scratch / "tmp").glob("index-*"))
+        # Young temporary files may be those of a `replay --rerun` writing its verdict
+        # beside the run (it takes no run lock): only what is older than a minute goes.
+        cutoff = time.time() - 60
+        candidates = sorted(self.git.objects.glob("??/tmp_obj_*")) + sorted((self.scratch / "tmp").glob("index-*"))
+        leftovers = [path for path in candidates if _mtime(path) < cutoff]
         for path in leftovers:
             path.unlink(missing_ok=True)
         git_dir = self.git.git_dir
@@ -811,6 +816,13 @@ def _is_lineage(run_dir: Path) -> bool:
     if proc.returncode == 0 and proc.stdout.strip() == b"1":
         return True
     return git.ref(LEDGER_REF) is not None
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return float("inf")  # gone already: nothing to remove
 
 
 def _blob(blobs: dict[str, tuple[str, bytes] | None], sha: str) -> bytes:

@@ -276,16 +276,21 @@ def test_leftovers_of_cut_writes_are_removed(tiny, tmp_path):
     git_dir = run_dir / ".git"
     leftovers = [git_dir / "objects" / "ab" / "tmp_obj_x1", run_dir / ".harness" / "tmp" / "index-1-x",
                  git_dir / "refs" / "heads" / "ledger.lock"]
+    an_hour_ago = time.time() - 3600
     for path in leftovers:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"cut short")
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    young = git_dir / "objects" / "cd" / "tmp_obj_of_a_rerun_writing_now"
+    young.parent.mkdir(exist_ok=True)
+    young.write_bytes(b"being written")
     notes = Notes()
     started = time.monotonic()
     run = open_run(tiny, run_dir, notes)
     run.run(1)
     run.close()
     assert time.monotonic() - started < 60
-    assert not any(path.exists() for path in leftovers)
+    assert not any(path.exists() for path in leftovers) and young.exists()
     assert "removed .git/refs/heads/ledger.lock (a write cut short)" in notes.notes
     audited(run_dir, 2)
 
