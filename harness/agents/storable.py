@@ -26,6 +26,11 @@ def text_problem(text: str, *, commit_message: bool = False) -> str | None:
     return None
 
 
+def without_surrogates(text: str) -> str:
+    """`text` with every lone surrogate replaced by U+FFFD (what UTF-8 can carry)."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def name_problem(text: str) -> str | None:
     """Why `text` is not usable as a name in a commit trailer (a specialist), or None."""
     if not text.strip():
