@@ -141,7 +141,6 @@ def field_of(line: str) -> str:
 @given(mutated_recipes())
 @example((dict(COLLISION, budgets=dict(COLLISION["budgets"], train_wallclock_s=math.inf)), ("budgets", "train_wallclock_s")))
 @example((dict(COLLISION, gates=[{"metric": "ap", "op": ">=", "threshold": math.nan}]), ("gates", 0, "threshold")))
-@example((dict(COLLISION, editable=["/src/config.py"]), ("editable", 0)))
 @example((dict(COLLISION, fidelities={"full": {"env": {"A=B": "1"}}}), ("fidelities", "full", "env", "A=B")))
 @example((dict(COLLISION, phases={"train": "python\0 train.py", "eval": "true"}), ("phases", "train")))
 @example((dict(COLLISION, sandbox={"image": nested(17)}), ("sandbox", "image")))
