@@ -73,7 +73,6 @@ def to_tsv(rows: list[dict[str, str]]) -> str:
     return buf.getvalue()
 
 
-@settings(max_examples=300, deadline=None)
 @given(tables())
 def test_clean_files_read_exactly_like_csv(rows: list[dict[str, str]]) -> None:
     text = to_tsv(rows)
@@ -94,7 +93,6 @@ def test_clean_files_read_exactly_like_csv(rows: list[dict[str, str]]) -> None:
 DAMAGE = ("unquoted_newline", "unterminated_quote", "stray_tab", "truncate", "lone_quote")
 
 
-@settings(max_examples=300, deadline=None)
 @given(tables(min_rows=2), st.data())
 def test_damaged_files_keep_every_row_and_name_the_line(rows: list[dict[str, str]], data: st.DataObject) -> None:
     # Simple free text, so that the damage is the only thing wrong.
@@ -131,7 +129,6 @@ def test_damaged_files_keep_every_row_and_name_the_line(rows: list[dict[str, str
         assert damaged.values["train_s"] == rows[target]["train_s"]
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=400) | st.text(max_size=400).map(lambda t: t.encode("utf-8", "surrogatepass")))
 def test_arbitrary_bytes_never_crash_the_readers(data: bytes) -> None:
     for build in (
@@ -144,7 +141,6 @@ def test_arbitrary_bytes_never_crash_the_readers(data: bytes) -> None:
             assert str(exc).startswith("line ")
 
 
-@settings(max_examples=300, deadline=None)
 @given(st.lists(st.text(alphabet='\t\n"x01 .-ab', max_size=30), max_size=12))
 def test_arbitrary_tsv_shapes_never_crash(chunks: list[str]) -> None:
     header = "\t".join(HEADER) + "\n"
@@ -155,7 +151,7 @@ def test_arbitrary_tsv_shapes_never_crash(chunks: list[str]) -> None:
         assert line.startswith(("line", "results.tsv:", "best.json"))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(tables(max_rows=6))
 def test_any_table_imports_into_a_lineage_that_verifies(tmp_path_factory: pytest.TempPathFactory, rows: list[dict[str, str]]) -> None:
     folder = tmp_path_factory.mktemp("fuzz")
@@ -168,7 +164,7 @@ def test_any_table_imports_into_a_lineage_that_verifies(tmp_path_factory: pytest
     assert report.ok, (report.problems, result.problems)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(
     st.tuples(st.sampled_from(["keep", "discard", "crash", "odd"]), st.sampled_from(["", "0.000000", "0.99", "1.2", "x"]), free_text),
     min_size=1, max_size=6,
