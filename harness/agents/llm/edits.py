@@ -135,8 +135,8 @@ def parse_answer(arguments: str | dict[str, Any]) -> Answer:
     if isinstance(raw_edits, str) and raw_edits.strip().startswith("["):
         try:  # some models encode the list as a JSON string
             raw_edits = json.loads(raw_edits)
-        except json.JSONDecodeError:
-            pass
+        except (ValueError, RecursionError):
+            pass  # left a string, which is reported as not a list
     diff = data.get("diff")
     if raw_edits in (None, []) and diff in (None, ""):
         problems.append("give the change as 'edits' (a list of {file, search, replace}) or as 'diff'")

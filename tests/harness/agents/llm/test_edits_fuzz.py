@@ -187,6 +187,7 @@ def check_attempt(attempt: Attempt, root: Path) -> None:
                                                 + ', "diff": "x"}'),)))
 @example(reply=ModelReply(calls=(ToolCallData("c", TOOL_NAME, "[" * 50_000 + "]" * 50_000),)))
 @example(reply=ModelReply(text='{"hypothesis": ' + "1" * 5000 + "}"))
+@example(reply=ModelReply(calls=(ToolCallData("c", TOOL_NAME, as_json({"hypothesis": "h", "edits": "[" * 50_000})),)))
 @example(reply=ModelReply(calls=(ToolCallData("c", TOOL_NAME, as_json(
     {"hypothesis": "h\ud800", "edits": [{"file": "config.py", "search": "LR = 0.003", "replace": "LR = 0.01"}]})),)))
 @example(reply=ModelReply(calls=(ToolCallData("c", TOOL_NAME, as_json(
