@@ -51,7 +51,7 @@ def main() -> None:
         err_console.print("interrupted; an unfinished run continues with `harness run --resume RUN_DIR`")
         sys.exit(130)
     except _expected_errors() as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)  # one line, however long
         sys.exit(2)
 
 
@@ -371,10 +371,15 @@ def import_(fmt, path, out):
     """Turn an external trajectory (results.tsv) into a lineage replay, report and analyze accept."""
     from collections import Counter
 
-    from trajectories.importers import import_run
+    from trajectories.importers import ImportFormatError, TrajectoryImportError, import_run
     from trajectories.lineage import Lineage
 
-    import_run(fmt, path, out)
+    try:
+        import_run(fmt, path, out)
+    except ImportFormatError as exc:  # it names the line; the one error line should name the file too
+        if str(path) in str(exc):
+            raise
+        raise TrajectoryImportError(f"{path}: {exc}") from None
     with Lineage.open(out) as lineage:
         records = lineage.records()
         best = lineage.best()

@@ -41,7 +41,9 @@ import importlib.metadata
 import importlib.util
 import json
 import logging
+import math
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -122,29 +124,95 @@ def parse_recipe_file(path: Path) -> RecipeSpec:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except ValueError as exc:  # an integer past Python's digit limit
+        raise RecipeError(f"{path}: not valid TOML: {str(exc).split(';')[0]}") from None
+    except RecursionError:
+        raise RecipeError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
     except OSError as exc:
         raise RecipeError(f"{path}: cannot read: {exc.strerror}") from None
     return parse_recipe_data(data, origin=str(path))
 
 
+MAX_DEPTH = 16
+"""Tables and arrays nest at most this deep (a recipe needs 4); deeper data is refused
+before validation, which recurses."""
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _field(path: tuple | list) -> str:
+    """A field path as `a.b.0`; keys with other characters quoted, so that a message stays one line."""
+    parts = [str(p) if isinstance(p, int) or _PLAIN_KEY.fullmatch(p) else repr(p) for p in path]
+    text = ".".join(parts) or "(top level)"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _value_problems(data: dict, origin: str) -> list[str]:
+    """What no schema says: NaN and infinities, NUL characters, nesting too deep."""
+    problems: list[str] = []
+    stack: list[tuple[tuple[str | int, ...], object]] = [((), data)]
+    while stack and len(problems) < 10:
+        where, value = stack.pop()
+        field = _field(where)
+        if len(where) > MAX_DEPTH:
+            problems.append(f"{origin}: {field}: nested deeper than {MAX_DEPTH} levels")
+        elif isinstance(value, float) and not math.isfinite(value):
+            problems.append(f"{origin}: {field}: expected a finite number, got {value}")
+        elif isinstance(value, str) and "\0" in value:
+            problems.append(f"{origin}: {field}: holds a NUL character")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if "\0" in key:
+                    problems.append(f"{origin}: {field}: key {key[:60]!r} holds a NUL character")
+                stack.append((where + (key,), item))
+        elif isinstance(value, list):
+            stack.extend((where + (i,), item) for i, item in enumerate(value))
+    return sorted(problems)
+
+
+def _spec_problems(spec: RecipeSpec, origin: str) -> list[str]:
+    """Environment names no process can have (the sandbox would fail at the first trial).
+
+    Globs reaching outside the source are left to `harness recipe check` (its isolation item)."""
+    problems = []
+    for level, fidelity in spec.fidelities.items():
+        for name in fidelity.env:
+            if not _ENV_NAME.fullmatch(name):
+                problems.append(f"{origin}: fidelities.{level}.env: {name[:60]!r} is not an environment variable name")
+    return problems
+
+
 def parse_recipe_data(data: dict, origin: str) -> RecipeSpec:
+    problems = _value_problems(data, origin)
+    if problems:
+        raise RecipeError("\n".join(problems))
     validator = jsonschema.Draft202012Validator(recipe_json_schema())
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         raise RecipeError("\n".join(_schema_message(origin, e) for e in errors[:10]))
     try:
-        return RecipeSpec.model_validate(data)
+        spec = RecipeSpec.model_validate(data)
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            field = _field(err["loc"])
             lines.append(f"{origin}: {field}: {err['msg']}")
         raise RecipeError("\n".join(lines)) from None
+    problems = _spec_problems(spec, origin)
+    if problems:
+        raise RecipeError("\n".join(problems))
+    return spec
 
 
 def _schema_message(origin: str, error: jsonschema.ValidationError) -> str:
-    field = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    field = _field(list(error.absolute_path))
     expected = _expected(error)
+    if len(expected) > 300:  # jsonschema quotes whole values in some messages
+        expected = expected[:297] + "..."
     return f"{origin}: {field}: {expected}"
 
 

@@ -4,8 +4,37 @@ Whole runs in the tests use the local sandbox unless a test asks for Docker
 explicitly (`--sandbox docker`): `harness run` would otherwise pick Docker
 whenever an engine answers (`--sandbox auto`), and the Docker path has tests of
 its own (tests/sandboxes, tests/e2e/test_docker_run.py).
+
+Property tests (hypothesis) run under the `ci` profile unless
+`HYPOTHESIS_PROFILE` names another: a fixed budget of examples per test, drawn
+from a seed derived from each test (`derandomize`), so that every run of the
+suite tries the same inputs and takes about the same time. `HYPOTHESIS_PROFILE=deep`
+searches ten times longer with fresh randomness and the example database, for
+hunting bugs by hand; a failure it finds goes into the test as an `@example`.
 """
 
 import os
 
+from hypothesis import HealthCheck, settings
+
 os.environ.setdefault("HARNESS_SANDBOX", "local")
+
+settings.register_profile(
+    "ci",
+    max_examples=100,
+    derandomize=True,
+    database=None,
+    deadline=None,  # a shared CI machine stretches timings; the budget is the example count
+    print_blob=True,
+    # The only health check that depends on the machine's speed rather than on the
+    # (fixed) inputs: a loaded runner must not fail a test that passes elsewhere.
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "deep",
+    max_examples=1000,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -14,11 +14,13 @@ run carries on where the interrupted one stopped.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.agents.base import AgentContext, AgentError
+from harness.agents.storable import name_problem, shown, text_problem
 from harness.types import TRIAL_ID_PATTERN, Proposal
 
 REQUIRED = ("hypothesis", "diff")
@@ -49,63 +51,97 @@ def load_proposals(path: Path) -> list[ScriptedEntry]:
     """Read and validate a proposals file; `AgentError` names the file, the line and the problem."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise AgentError(f"{path}: proposals file not found") from None
     except IsADirectoryError:
         raise AgentError(f"{path}: proposals file is a directory") from None
-    except UnicodeDecodeError as exc:
-        raise AgentError(f"{path}: proposals file is not UTF-8 text ({exc.reason})") from None
     except OSError as exc:
         raise AgentError(f"{path}: cannot read proposals file: {exc}") from None
+    try:
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise AgentError(f"{path}: proposals file is not UTF-8 text ({exc.reason} on line {line})") from None
 
     entries: list[ScriptedEntry] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n" only: str.splitlines() would also cut at U+2028, form feeds
+    # and the like, which JSON strings may hold unescaped.
+    for number, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
-        where = f"{path}:{number}"
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise AgentError(f"{where}: not valid JSON: {exc.msg} (column {exc.colno})") from None
-        if not isinstance(obj, dict):
-            raise AgentError(f"{where}: expected a JSON object, got {_type_name(obj)}")
-        unknown = sorted(set(obj) - set(REQUIRED) - set(OPTIONAL))
-        if unknown:
-            raise AgentError(
-                f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
-                f"(allowed: {', '.join(REQUIRED + OPTIONAL)})"
-            )
-        for key in REQUIRED:
-            if key not in obj:
-                raise AgentError(f"{where}: missing required key {key!r}")
-            if not isinstance(obj[key], str):
-                raise AgentError(f"{where}: {key!r} must be a string, got {_type_name(obj[key])}")
-        if not obj["hypothesis"].strip():
-            raise AgentError(f"{where}: 'hypothesis' is empty")
-        for key in ("parent", "specialist"):
-            value = obj.get(key)
-            if value is not None and not isinstance(value, str):
-                raise AgentError(f"{where}: {key!r} must be a string or null, got {_type_name(value)}")
-        parent = obj.get("parent")
-        if parent is not None and not re.match(TRIAL_ID_PATTERN, parent):
-            raise AgentError(f"{where}: 'parent' {parent!r} is not a trial id like t0003")
-        delta = obj.get("expected_delta")
-        if delta is not None and (isinstance(delta, bool) or not isinstance(delta, (int, float))):
-            raise AgentError(f"{where}: 'expected_delta' must be a number or null, got {_type_name(delta)}")
-        entries.append(
-            ScriptedEntry(
-                line=number,
-                hypothesis=obj["hypothesis"],
-                diff=obj["diff"],
-                parent=parent,
-                specialist=obj.get("specialist"),
-                expected_delta=None if delta is None else float(delta),
-            )
-        )
+        entries.append(_entry(raw, number, f"{path}:{number}"))
     if not entries:
         raise AgentError(f"{path}: proposals file holds no proposals")
     return entries
+
+
+def _parse_line(raw: str, where: str) -> dict:
+    try:
+        obj = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise AgentError(f"{where}: not valid JSON: {exc.msg} (column {exc.colno})") from None
+    except ValueError as exc:  # an integer past Python's digit limit
+        raise AgentError(f"{where}: not valid JSON: {str(exc).split(';')[0]}") from None
+    except RecursionError:
+        raise AgentError(f"{where}: not valid JSON: nested too deeply") from None
+    if not isinstance(obj, dict):
+        raise AgentError(f"{where}: expected a JSON object, got {_type_name(obj)}")
+    return obj
+
+
+def _entry(raw: str, number: int, where: str) -> ScriptedEntry:
+    """One line as a validated entry; `AgentError` naming `where` and the problem."""
+    obj = _parse_line(raw, where)
+    unknown = sorted(set(obj) - set(REQUIRED) - set(OPTIONAL))
+    if unknown:
+        raise AgentError(
+            f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(shown, unknown[:5]))} "
+            f"(allowed: {', '.join(REQUIRED + OPTIONAL)})"
+        )
+    for key in REQUIRED:
+        if key not in obj:
+            raise AgentError(f"{where}: missing required key {key!r}")
+        if not isinstance(obj[key], str):
+            raise AgentError(f"{where}: {key!r} must be a string, got {_type_name(obj[key])}")
+        problem = text_problem(obj[key], commit_message=key == "hypothesis")
+        if problem:
+            raise AgentError(f"{where}: {key!r} {problem}")
+    if not obj["hypothesis"].strip():
+        raise AgentError(f"{where}: 'hypothesis' is empty")
+    for key in ("parent", "specialist"):
+        value = obj.get(key)
+        if value is not None and not isinstance(value, str):
+            raise AgentError(f"{where}: {key!r} must be a string or null, got {_type_name(value)}")
+    parent = obj.get("parent")
+    if parent is not None and not re.match(TRIAL_ID_PATTERN, parent):
+        raise AgentError(f"{where}: 'parent' {shown(parent)} is not a trial id like t0003")
+    specialist = obj.get("specialist")
+    problem = None if specialist is None else name_problem(specialist)
+    if problem:
+        raise AgentError(f"{where}: 'specialist' {shown(specialist)} {problem}")
+    return ScriptedEntry(
+        line=number,
+        hypothesis=obj["hypothesis"],
+        diff=obj["diff"],
+        parent=parent,
+        specialist=specialist,
+        expected_delta=_expected_delta(obj.get("expected_delta"), where),
+    )
+
+
+def _expected_delta(value: object, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise AgentError(f"{where}: 'expected_delta' must be a number or null, got {_type_name(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer past the float range
+        number = math.inf
+    if not math.isfinite(number):
+        raise AgentError(f"{where}: 'expected_delta' must be a finite number, got {shown(value)}")
+    return number
 
 
 class ScriptedAgent:

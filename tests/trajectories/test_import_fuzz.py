@@ -4,15 +4,16 @@ files keep every row and name the damage, arbitrary input never crashes."""
 from __future__ import annotations
 
 import csv
+import json
 import io
 import string
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from trajectories.importers import ImportFormatError, import_run
+from trajectories.importers import FORMATS, ImportFormatError, import_run
 from trajectories.importers import auto_research_recipes as arr
 from trajectories.importers import autoresearch as ar
 from trajectories.importers.common import parse_tsv
@@ -72,7 +73,6 @@ def to_tsv(rows: list[dict[str, str]]) -> str:
     return buf.getvalue()
 
 
-@settings(max_examples=300, deadline=None)
 @given(tables())
 def test_clean_files_read_exactly_like_csv(rows: list[dict[str, str]]) -> None:
     text = to_tsv(rows)
@@ -93,7 +93,6 @@ def test_clean_files_read_exactly_like_csv(rows: list[dict[str, str]]) -> None:
 DAMAGE = ("unquoted_newline", "unterminated_quote", "stray_tab", "truncate", "lone_quote")
 
 
-@settings(max_examples=300, deadline=None)
 @given(tables(min_rows=2), st.data())
 def test_damaged_files_keep_every_row_and_name_the_line(rows: list[dict[str, str]], data: st.DataObject) -> None:
     # Simple free text, so that the damage is the only thing wrong.
@@ -130,7 +129,6 @@ def test_damaged_files_keep_every_row_and_name_the_line(rows: list[dict[str, str
         assert damaged.values["train_s"] == rows[target]["train_s"]
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=400) | st.text(max_size=400).map(lambda t: t.encode("utf-8", "surrogatepass")))
 def test_arbitrary_bytes_never_crash_the_readers(data: bytes) -> None:
     for build in (
@@ -143,7 +141,6 @@ def test_arbitrary_bytes_never_crash_the_readers(data: bytes) -> None:
             assert str(exc).startswith("line ")
 
 
-@settings(max_examples=300, deadline=None)
 @given(st.lists(st.text(alphabet='\t\n"x01 .-ab', max_size=30), max_size=12))
 def test_arbitrary_tsv_shapes_never_crash(chunks: list[str]) -> None:
     header = "\t".join(HEADER) + "\n"
@@ -154,7 +151,7 @@ def test_arbitrary_tsv_shapes_never_crash(chunks: list[str]) -> None:
         assert line.startswith(("line", "results.tsv:", "best.json"))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(tables(max_rows=6))
 def test_any_table_imports_into_a_lineage_that_verifies(tmp_path_factory: pytest.TempPathFactory, rows: list[dict[str, str]]) -> None:
     folder = tmp_path_factory.mktemp("fuzz")
@@ -167,7 +164,7 @@ def test_any_table_imports_into_a_lineage_that_verifies(tmp_path_factory: pytest
     assert report.ok, (report.problems, result.problems)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(
     st.tuples(st.sampled_from(["keep", "discard", "crash", "odd"]), st.sampled_from(["", "0.000000", "0.99", "1.2", "x"]), free_text),
     min_size=1, max_size=6,
@@ -181,3 +178,73 @@ def test_any_autoresearch_file_imports_and_verifies(tmp_path_factory: pytest.Tem
     import_run("autoresearch", path, folder / "run")
     report = verify_lineage(Path(folder / "run"))
     assert report.ok, report.problems
+
+
+# ---------------------------------------------------------------------------
+# Whole imports of any bytes, in every format (lineage written and verified)
+# ---------------------------------------------------------------------------
+
+SAMPLE_HEADERS = {
+    "auto-research-recipes": "\t".join(HEADER) + "\n",
+    "autoresearch": "commit\tval_bpb\tmemory_gb\tstatus\tdescription\n",
+}
+"""A real header per format, so that fuzzed rows get past the header check."""
+assert set(SAMPLE_HEADERS) == set(FORMATS)  # a new format must get fuzzed too
+
+row_soup = st.lists(
+    st.sampled_from(["\t", "\n", "\r\n", '"', "000", "001", "abc1234", "keep", "discard", "crash", "baseline",
+                     "0.96", "1e999", "nan", "-1", "\0", "\xff", "ü", " "]) | st.text(max_size=8),
+    max_size=30,
+).map("".join)
+
+
+def import_or_error(fmt: str, folder: Path, data: bytes) -> None:
+    """Import `data`: the run verifies and every problem names its place, or one error names the line."""
+    path = folder / "results.tsv"
+    path.write_bytes(data)
+    try:
+        result = import_run(fmt, path, folder / "run")
+    except ImportFormatError as exc:
+        assert str(exc).startswith("line ") and "\n" not in str(exc), str(exc)
+        assert not (folder / "run").exists()  # nothing half-written is left behind
+        return
+    report = verify_lineage(folder / "run")
+    assert report.ok, (report.problems, result.problems)
+    assert result.trials >= 1
+    assert all(p.startswith(("line", "results.tsv", "best.json", "file holds")) for p in result.problems), \
+        result.problems
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=200) | row_soup.map(lambda t: t.encode("utf-8", "surrogatepass")),
+       with_header=st.booleans())
+@example(data=b"9" * 5000 + b"\t\t\t\t\t\t\t\tkeep\t1.0\n", with_header=True)
+@example(data=b"001\t\t\t\xc2\xb2\t\t\t\t\tkeep\t1.0\n", with_header=True)
+def test_any_file_imports_into_a_lineage_that_verifies_or_names_the_line(
+    fmt: str, data: bytes, with_header: bool, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    header = SAMPLE_HEADERS[fmt].encode() if with_header else b""
+    import_or_error(fmt, tmp_path_factory.mktemp("any"), header + data)
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(best=st.binary(max_size=80) | st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10)
+    | st.sampled_from(["000", "001", "002", 1, "0.955"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["exp_id", "train_s", "x"]), inner),
+    max_leaves=6,
+).map(lambda v: json.dumps(v).encode()))
+@example(best=b"[" * 100_000)
+@example(best=b'{"exp_id": "' + b"9" * 100_000 + b'"}')
+def test_any_best_json_imports_or_is_ignored_with_a_reason(best: bytes, tmp_path_factory: pytest.TempPathFactory) -> None:
+    folder = tmp_path_factory.mktemp("best")
+    (folder / "best.json").write_bytes(best)
+    rows = [dict(zip(HEADER, [f"{i:03d}", "2026-04-28T12:00:00Z", "arch", "" if i == 0 else "000", "", "d", "h", "",
+                              "baseline" if i == 0 else "keep", f"{10 - i}.0", "0.961", "", "1", "", "", "", "", ""]))
+            for i in range(3)]
+    path = folder / "results.tsv"
+    path.write_text(to_tsv(rows), encoding="utf-8")
+    result = import_run("auto-research-recipes", folder, folder / "run")
+    assert verify_lineage(folder / "run").ok
+    assert all(len(p) < 500 for p in result.problems), result.problems

@@ -159,7 +159,8 @@ def recipe_for(profile: Profile) -> RecipeSpec:
 def _id_key(value: str) -> str:
     """Ids compare as numbers when numeric (`70` is `070`)."""
     text = value.strip()
-    return str(int(text)) if text.isdigit() else text
+    # Not int(): "²".isdigit() holds, and ids past 4300 digits are past int()'s limit.
+    return (text.lstrip("0") or "0") if text.isascii() and text.isdigit() else text
 
 
 def import_auto_research_recipes(path: Path, out: Path) -> ImportResult:
@@ -189,8 +190,11 @@ def _read_best(path: Path, problems: list[str]) -> tuple[dict | None, bytes | No
     raw = path.read_bytes()
     try:
         data = json.loads(raw.decode("utf-8", "replace"))
-    except ValueError as exc:
-        problems.append(f"best.json: not valid JSON ({exc}); ignored")
+    except ValueError as exc:  # JSONDecodeError, or an integer past Python's digit limit
+        problems.append(f"best.json: not valid JSON ({str(exc).split(';')[0]}); ignored")
+        return None, raw
+    except RecursionError:
+        problems.append("best.json: not valid JSON (nested too deeply); ignored")
         return None, raw
     if not isinstance(data, dict):
         problems.append("best.json: not a JSON object; ignored")
@@ -337,7 +341,8 @@ def _best_index(best: dict | None, trials: list[ImportedTrial], profile: Profile
     exp = str(best.get("exp_id", "")).strip()
     matches = [i for i, t in enumerate(trials) if exp and _id_key(t.source_id) == _id_key(exp)]
     if not matches:
-        problems.append(f"best.json: exp_id {exp!r} is no row of the file; best is the last keep")
+        shown = exp if len(exp) <= 64 else exp[:61] + "..."
+        problems.append(f"best.json: exp_id {shown!r} is no row of the file; best is the last keep")
         return None
     index = matches[-1]
     item = trials[index]

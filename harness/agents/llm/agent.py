@@ -21,9 +21,10 @@ protocol: `_make_client`, `_begin`, `_send`, `_continue`.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
@@ -46,6 +47,7 @@ from harness.agents.llm.errors import LLMRequestRejected, LLMUnavailable
 from harness.agents.llm.pricing import PriceTable, load_prices
 from harness.agents.llm.prompt import TOOL_NAME, Prompt, build_prompt, repair_message
 from harness.agents.llm.view import ViewOptions
+from harness.agents.storable import without_surrogates
 from harness.types import Proposal, Usage
 
 LOCAL_DUMMY_KEY = "harness-no-key"
@@ -71,6 +73,34 @@ def _where(base_url: str | None, default: str) -> str:
     host = parts.hostname or ""
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return without_surrogates(value)
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    return value
+
+
+def echoable(reply: ModelReply) -> ModelReply:
+    """`reply` as it can be sent back in the repair request: lone surrogates (JSON escapes
+    can spell them; the rejected answer's error names them) replaced by U+FFFD, also inside
+    tool arguments, which providers send back as parsed objects that must encode as UTF-8."""
+    calls = []
+    for call in reply.calls:
+        arguments = without_surrogates(call.arguments)
+        try:
+            value = json.loads(arguments)
+            cleaned = _clean(value)
+            if cleaned != value:
+                arguments = json.dumps(cleaned)
+        except (ValueError, RecursionError):
+            pass  # not JSON (or past the parser's limits): sent back as the text it is
+        calls.append(replace(call, arguments=arguments))
+    return replace(reply, text=without_surrogates(reply.text), calls=tuple(calls))
 
 
 class LLMAgent:
@@ -302,7 +332,8 @@ class LLMAgent:
                 fallback = result  # applies; the harness will label it preflight_crash if never fixed
                 error_text = f"the edited code does not compile: {problem}"
             if attempt < self.max_repairs:
-                messages = self._continue(messages, reply, repair_message(error_text, attempt + 1, self.max_repairs))
+                messages = self._continue(messages, echoable(reply),
+                                          repair_message(error_text, attempt + 1, self.max_repairs))
 
         usage = self._usage(tokens_in, tokens_out)
         if fallback is not None:

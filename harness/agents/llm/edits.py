@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Literal
 
+from harness.agents.storable import shown, text_problem
 from harness.types import TRIAL_ID_PATTERN
 
 FailureKind = Literal["malformed_proposal", "apply_failed", "illegal_edit"]
@@ -91,6 +92,9 @@ def _loads(arguments: str | dict[str, Any]) -> dict[str, Any]:
             "malformed_proposal",
             f"the submit_trial arguments are not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
         ) from None
+    except (ValueError, RecursionError) as exc:  # an integer past Python's digit limit; deep nesting
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+        raise AnswerError("malformed_proposal", f"the submit_trial arguments are not valid JSON: {reason}") from None
     if not isinstance(data, dict):
         raise AnswerError("malformed_proposal", "the submit_trial arguments must be a JSON object")
     return data
@@ -104,6 +108,8 @@ def parse_answer(arguments: str | dict[str, Any]) -> Answer:
     hypothesis = data.get("hypothesis")
     if not isinstance(hypothesis, str) or not hypothesis.strip():
         problems.append("'hypothesis' must be a non-empty string")
+    elif text_problem(hypothesis, commit_message=True):
+        problems.append(f"'hypothesis' {text_problem(hypothesis, commit_message=True)}")
 
     delta = data.get("expected_delta")
     expected: float | None = None
@@ -114,8 +120,8 @@ def parse_answer(arguments: str | dict[str, Any]) -> Answer:
             pass
     if delta is None:
         expected = None
-    elif isinstance(delta, bool) or not isinstance(delta, (int, float)) or not math.isfinite(delta):
-        problems.append(f"'expected_delta' must be a number, got {json.dumps(delta)[:40]}")
+    elif isinstance(delta, bool) or not isinstance(delta, (int, float)) or not _finite(delta):
+        problems.append(f"'expected_delta' must be a number, got {shown(delta)}")
     else:
         expected = float(delta)
 
@@ -123,14 +129,14 @@ def parse_answer(arguments: str | dict[str, Any]) -> Answer:
     if parent in ("", None):
         parent = None
     elif not isinstance(parent, str) or not re.match(TRIAL_ID_PATTERN, parent):
-        problems.append(f"'parent' must be a trial id like t0003 (or left out for the current best), got {parent!r}")
+        problems.append(f"'parent' must be a trial id like t0003 (or left out for the current best), got {shown(parent)}")
 
     raw_edits = data.get("edits")
     if isinstance(raw_edits, str) and raw_edits.strip().startswith("["):
         try:  # some models encode the list as a JSON string
             raw_edits = json.loads(raw_edits)
-        except json.JSONDecodeError:
-            pass
+        except (ValueError, RecursionError):
+            pass  # left a string, which is reported as not a list
     diff = data.get("diff")
     if raw_edits in (None, []) and diff in (None, ""):
         problems.append("give the change as 'edits' (a list of {file, search, replace}) or as 'diff'")
@@ -153,9 +159,16 @@ def parse_answer(arguments: str | dict[str, Any]) -> Answer:
                 if not item["file"].strip():
                     problems.append(f"edit {i}: 'file' is empty")
                     continue
+                bad_text = [f"{k!r} {text_problem(item[k])}" for k in ("file", "search", "replace")
+                            if text_problem(item[k])]
+                if bad_text:
+                    problems.append(f"edit {i}: {'; '.join(bad_text)}")
+                    continue
                 edits.append(Edit(item["file"].strip(), item["search"], item["replace"]))
     if diff not in (None, "") and not isinstance(diff, str):
         problems.append("'diff' must be a string holding a unified diff")
+    elif isinstance(diff, str) and text_problem(diff):
+        problems.append(f"'diff' {text_problem(diff)}")
 
     if problems:
         raise AnswerError("malformed_proposal", "; ".join(problems))
@@ -168,6 +181,13 @@ def parse_answer(arguments: str | dict[str, Any]) -> Answer:
     )
 
 
+def _finite(number: int | float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an integer past the float range
+        return False
+
+
 def json_in_text(text: str) -> dict[str, Any] | None:
     """A JSON object with a 'hypothesis' written in plain text (servers without tool calls)."""
     candidates = re.findall(r"```(?:json)?\s*(\{.*?\})\s*```", text, re.S)
@@ -178,7 +198,7 @@ def json_in_text(text: str) -> dict[str, Any] | None:
     for candidate in candidates:
         try:
             data = json.loads(candidate)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, an integer past the digit limit, deep nesting
             continue
         if isinstance(data, dict) and "hypothesis" in data:
             return data
@@ -334,6 +354,9 @@ def apply_unified_diff(diff: str, read: ReadText, allowed: Allowed, parent: str)
         if proc.returncode != 0:
             message = proc.stderr.decode("utf-8", "replace").strip() or "git apply failed"
             raise AnswerError("apply_failed", f"the diff does not apply to trial {parent}: {message}")
+        links = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_symlink())
+        if links:  # reading through one would put a file of this machine into the proposal
+            raise AnswerError("illegal_edit", f"the diff makes symbolic links, which are not allowed: {links[:5]}")
         after: dict[str, str | None] = {}
         for path in paths:
             target = root / path
