@@ -250,7 +250,7 @@ def write_outside(t: Target) -> str:
     code = f"""
 for _path, _text in [({str(t.canary)!r}, 'overwritten by a trial'), ({str(t.outside)!r}, 'planted'),
                      (os.path.join(os.environ['HARNESS_WORKSPACE'], '..', '..', '..', '..', 'planted.txt'), 'x'),
-                     ('/etc/harness-planted', 'x'), ('/usr/lib/python3/harness-planted.pth', 'import os')]:
+                     ('/etc/{t.token}', 'x'), ('/usr/lib/python3/{t.token}.pth', 'import os')]:
     try:
         with open(_path, 'w') as _f:
             _f.write(_text)
@@ -261,29 +261,28 @@ for _path, _text in [({str(t.canary)!r}, 'overwritten by a trial'), ({str(t.outs
     return in_train(code)
 
 
-def modify_evaluator(t: Target) -> str:
-    cheat = "\\ndef score(preds_dir, heldout_labels_dir):\\n    return dict(ap=1.0, auc=1.0, acc=1.0)\\n"
-    targets = [t.run_dir / ".harness/evaluator/score.py", t.recipe_dir / "eval/score.py"]
-    train = f"""
-for _path in {[str(p) for p in targets]!r}:
-    try:
-        with open(_path, 'a') as _f:
-            _f.write('{cheat}')
-        print('evaluator: REWROTE', _path, flush=True)
-    except OSError as _exc:
-        print('evaluator: blocked', _path, type(_exc).__name__, flush=True)
-"""
-    infer = f"""
+CHEAT = "\\ndef score(preds_dir, heldout_labels_dir):\\n    return dict(ap=1.0, auc=1.0, acc=1.0)\\n"
+"""Appended to an evaluator file: a scorer that says every trial is perfect."""
+
+
+def append_cheat(paths_expr: str) -> str:
+    """Code that appends CHEAT to each path of the Python list expression `paths_expr`."""
+    return f"""
 import os
-for _path in [os.path.join(os.environ['HARNESS_EVAL'], 'score.py'), os.path.join(os.environ['HARNESS_EVAL'], 'predict.py')]:
+for _path in {paths_expr}:
     try:
         with open(_path, 'a') as _f:
-            _f.write('{cheat}')
+            _f.write('{CHEAT}')
         print('evaluator: REWROTE', _path, flush=True)
     except OSError as _exc:
         print('evaluator: blocked', _path, type(_exc).__name__, flush=True)
 """
-    return in_train(train, wrap_predict(infer))
+
+
+def modify_evaluator(t: Target) -> str:
+    in_host_paths = [str(t.run_dir / ".harness/evaluator/score.py"), str(t.recipe_dir / "eval/score.py")]
+    in_eval_mount = "[os.path.join(os.environ['HARNESS_EVAL'], name) for name in ('score.py', 'predict.py')]"
+    return in_train(append_cheat(repr(in_host_paths)), wrap_predict(append_cheat(in_eval_mount)))
 
 
 STEAL_KEYS = """

@@ -317,8 +317,9 @@ def check_artifact(run: AttackRun, trial: dict) -> None:
 def check_write_outside(run: AttackRun, trial: dict) -> None:
     log = run.log(trial["id"], "train")
     assert "WROTE" not in log and log.count("write outside: blocked") == 5, log[-2000:]
-    assert not Path("/etc/harness-planted").exists()
-    assert not Path("/usr/lib/python3/harness-planted.pth").exists()
+    assert not Path(f"/etc/{run.target.token}").exists()
+    assert not Path(f"/usr/lib/python3/{run.target.token}.pth").exists()
+    assert not (run.run_dir / "planted.txt").exists()
 
 
 def check_evaluator_untouched(run: AttackRun, trial: dict) -> None:
