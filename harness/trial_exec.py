@@ -223,7 +223,7 @@ class TrialExecutor:
         source and the shipped recipes (their data generators would regenerate the
         held-out labels)."""
         hidden = [self.paths.run_dir.resolve(), self.evaluator_source.resolve()]
-        if RECIPES_ROOT.is_dir() and RECIPES_ROOT not in hidden[1].parents:
+        if RECIPES_ROOT.is_dir():
             hidden.append(RECIPES_ROOT)
         return hidden
 
