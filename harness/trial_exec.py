@@ -22,6 +22,7 @@ from evaluators.hashing import changed_files, file_hashes, tree_digest
 from evaluators.labels import RunMeasurements, label_run
 from evaluators.legality import check_python_syntax
 from harness.evaluator_code import EvaluatorCodeError, load_entry, snapshot_evaluator
+from harness.recipe_loader import RECIPES_ROOT
 from harness.types import Label, Outcome, PhaseUsage, RecipeSpec, Trial, TrialRecord
 from sandboxes.base import Limits, Mount, PhaseRequest, PhaseResult, Sandbox
 from trajectories.lineage import Lineage
@@ -94,6 +95,8 @@ class TrialExecutor:
             shutil.rmtree(root)
         root.mkdir(parents=True)
         fidelity = self.spec.fidelities[trial.fidelity]
+        hidden = self._hidden()
+        eval_view = self._eval_view(root / "eval-view")
 
         syntax_error = self._preflight(trial)
         if syntax_error:
@@ -131,6 +134,7 @@ class TrialExecutor:
                     limits=self._limits(self.spec.budgets.train_wallclock_s),
                     labels={**labels, "harness.phase": "train"},
                     log_path=root / f"train-{seed}.log",
+                    hidden=hidden,
                 )
             )
             judge.add("train", seed, train)
@@ -158,7 +162,7 @@ class TrialExecutor:
                     mounts=[
                         Mount(source=workspace, target="workspace", read_only=True),
                         Mount(source=out, target="out", read_only=True),
-                        Mount(source=self.paths.evaluator, target="eval", read_only=True),
+                        Mount(source=eval_view, target="eval", read_only=True),
                         Mount(source=self.paths.heldout_inputs, target="heldout", read_only=True),
                         Mount(source=preds, target="preds", read_only=False),
                     ],
@@ -166,6 +170,7 @@ class TrialExecutor:
                     limits=self._limits(self.spec.budgets.eval_wallclock_s),
                     labels={**labels, "harness.phase": "eval"},
                     log_path=root / f"eval-{seed}.log",
+                    hidden=hidden,
                 )
             )
             judge.add("eval", seed, evaluation)
@@ -209,6 +214,30 @@ class TrialExecutor:
         )
 
     # -- pieces -------------------------------------------------------------
+
+    def _hidden(self) -> list[Path]:
+        """What no phase may see, even by its host path (where the sandbox can hide it).
+
+        The whole run folder (lineage, held-out data, the evaluator copy, every
+        trial's folders: a phase's own mounts stay visible), the recipe's evaluator
+        source and the shipped recipes (their data generators would regenerate the
+        held-out labels)."""
+        hidden = [self.paths.run_dir.resolve(), self.evaluator_source.resolve()]
+        if RECIPES_ROOT.is_dir():
+            hidden.append(RECIPES_ROOT)
+        return hidden
+
+    def _eval_view(self, dest: Path) -> Path:
+        """The evaluator folder the eval phase sees: the run's copy without the file of the
+        `prepare` entry, which made the held-out data (with fixed seeds it could make the
+        labels again inside the sandbox)."""
+        prepare_file = (self.paths.evaluator / self.spec.evaluator.prepare.partition(":")[0]).resolve()
+
+        def skip(folder: str, names: list[str]) -> list[str]:
+            return [name for name in names if (Path(folder) / name).resolve() == prepare_file]
+
+        shutil.copytree(self.paths.evaluator, dest, ignore=skip)
+        return dest
 
     def _evaluator_changed(self) -> bool:
         """Whether a phase modified the evaluator copy; if so, restore it from the recipe."""

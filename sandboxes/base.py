@@ -60,6 +60,11 @@ class PhaseRequest(Frozen):
     """Limits the sandbox enforces."""
     labels: dict[str, str] = Field(default_factory=dict)
     """Run and trial id etc., for finding orphans."""
+    hidden: list[Path] = Field(default_factory=list)
+    """Host paths the phase must not see even by their path (the run's lineage, held-out
+    data, evaluator copy, other trials). The Docker sandbox shows nothing but the mounts
+    anyway; the local sandbox covers these with empty read-only mounts where it can
+    (`LocalSandbox.mount_isolated`). Mounts inside a hidden folder stay visible."""
     log_path: Path
     """Host file where the (capped) log is written."""
 

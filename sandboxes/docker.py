@@ -11,7 +11,8 @@ What a phase's container gets
   `ro` or `rw` as `Mount.read_only` says, and `HARNESS_<TARGET>=/<target>`;
   `{target}` in the argv becomes `/<target>`; the working directory is
   `/<workdir>`. Nothing else of the host is visible: held-out data that is not
-  mounted does not exist in the container. Targets naming system folders
+  mounted does not exist in the container (so `PhaseRequest.hidden` needs no
+  work; a hidden path inside a mount is refused, a bind mount would show it). Targets naming system folders
   (`etc`, `usr`, `opt`, `tmp`, `home`, ...) are refused.
 * **Root file system** read-only (`ReadonlyRootfs`); writable scratch only in
   two size-limited tmpfs: `/tmp` (TMPDIR) and `/home/harness` (HOME).
@@ -651,6 +652,13 @@ class _SharedSink:
 
 
 def _validate_docker_targets(request: PhaseRequest) -> None:
+    # A container sees only its mounts, so `hidden` needs no work here, except inside a
+    # mount, where a bind mount would show it.
+    for mount in request.mounts:
+        source = Path(mount.source).resolve()
+        for path in request.hidden:
+            if source == Path(path).resolve() or source in Path(path).resolve().parents:
+                raise SandboxError(f"cannot hide {path}: it is inside the mount {mount.target!r}")
     for mount in request.mounts:
         if mount.target.lower() in DOCKER_RESERVED_TARGETS:
             raise SandboxError(

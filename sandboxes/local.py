@@ -13,7 +13,8 @@ Layout of a phase root (a new temporary folder per phase, removed afterwards)::
                        to the host folder for a read-write mount
 
 `HARNESS_<TARGET>` holds the real path of each mount (the copy, or the
-resolved host folder; a missing read-write folder is created) and the working
+resolved host folder, visible at that path even inside a hidden folder; a
+missing read-write folder is created) and the working
 directory is the mount named by `workdir`. Nothing else of the run is placed
 in the phase root: the wrapper is passed on the command line and its status
 comes back through an inherited pipe. `PhaseRequest.labels` are not needed
@@ -53,6 +54,20 @@ What it protects against
   cap on the address space breaks them long before memory is short.
 * **Huge files and core dumps.** `RLIMIT_FSIZE` (`max_file_bytes`, 8 GiB by
   default) bounds the size of any one file written; `RLIMIT_CORE` = 0.
+* **The host's files (the mount jail).** Where the kernel allows it (root, or
+  unprivileged user namespaces), a phase runs in a locked mount namespace
+  (`sandboxes.local_jail`): every mount of the host is read-only except the
+  phase root's home/ and tmp/ and the read-write mounts, `PhaseRequest.hidden`
+  paths (the run's lineage, held-out data, evaluator, other trials) are
+  covered by empty mounts, /dev/shm is private, and the phase, root only of
+  its own user namespace, cannot undo any of it. `mount_isolated` says whether
+  this applies; where it does not, a warning is logged once and the
+  limitations below under "Reading files" apply in full.
+* **Process count.** Where a pids cgroup can be made (root; cgroup v1 or v2,
+  see `sandboxes.pids_cgroup`), each phase gets its own with `pids.max =
+  limits.pids`: a fork bomb gets EAGAIN, even as root. `pids_base` says
+  whether this applies (in the jail the cgroup file system is read-only, so
+  the phase cannot raise its own cap).
 * **Writes to read-only inputs.** A read-only mount is a *copy* of the host
   folder (files and folders chmod a-w). chmod does not stop root, so it is the
   copy that matters: whatever the phase does to it, the host original is never
@@ -65,18 +80,19 @@ What it protects against
 
 What it does NOT protect against
 --------------------------------
-* **Reading files.** There is no file system isolation: the phase runs as the
-  harness's user and can read (and, outside the mounts, write) anything that
-  user can: the harness's installation, its configuration, other runs' folders
-  and held-out labels of other phases. Read-only mounts are not bind mounts.
+* **Reading files.** The phase runs as the harness's user and can read
+  anything that user can except the hidden paths: the harness's installation,
+  its configuration, the user's home, other runs' folders (and their held-out
+  labels). Without the jail it can also read the hidden paths and write
+  anywhere the user can, the run's lineage included.
 * **Root.** In CI the harness runs as root; so does the phase. Root can
   remount, load modules, read `/dev/mem`, kill host processes it can find by
   other means, ... The namespaces raise the bar, they are no security boundary.
 * **System calls.** No seccomp filter, no capability dropping, no LSM profile.
-* **Process count.** `RLIMIT_NPROC` is per *user*, counting all of the user's
-  processes, and root ignores it; it is set (to `limits.pids` plus what the
-  user already runs) only when not running as root. As root the pid cap is not
-  enforced at all.
+* **Process count without a pids cgroup.** `RLIMIT_NPROC` is per *user*,
+  counting all of the user's processes, and root ignores it; it is set (to
+  `limits.pids` plus what the user already runs) only when not running as
+  root. As root without a pids cgroup the pid cap is not enforced at all.
 * **Memory accounting.** rlimits are per process: each worker process may use
   `memory_mb`; shared memory (`/dev/shm`, `MAP_SHARED`) and GPU memory are not
   counted. There is no cgroup; the kernel's OOM killer stays the last resort.
@@ -102,6 +118,7 @@ OOM detection (a heuristic)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -124,6 +141,8 @@ from pathlib import Path
 
 from sandboxes.base import Limits, PhaseRequest, PhaseResult, substitute_mounts
 from sandboxes.errors import SandboxError
+from sandboxes.local_jail import JAIL, JailConfig, check_hidden
+from sandboxes.pids_cgroup import PhaseCgroup, find_pids_base
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +164,8 @@ OOM_MARKERS = (
     "can't allocate memory",
 )
 READ_CHUNK = 64 * 1024
+SHM_BYTES = 64 << 20
+"""Size of the private /dev/shm of a jailed phase (the Docker sandbox's default too)."""
 DRAIN_GRACE_S = 2.0
 """After the phase exited, how long to keep reading output held open by an escaped process."""
 
@@ -164,6 +185,13 @@ import os, signal, sys, json, resource
 cfg = json.loads(sys.argv[1])
 argv = sys.argv[2:]
 sfd = cfg["status_fd"]
+if cfg.get("cgroup_procs"):
+    try:
+        with open(cfg["cgroup_procs"], "w") as f:
+            f.write("0")
+    except OSError as exc:
+        os.write(sfd, ("error cannot join the pids cgroup: %s" % exc).encode())
+        os._exit(125)
 pid = os.fork()
 if pid == 0:
     try:
@@ -210,6 +238,21 @@ os._exit(code)
 # Prints the network interfaces the probe sees (must be only `lo` inside a netns).
 _PROBE = "import socket; print(','.join(sorted(n for _, n in socket.if_nameindex())))"
 
+# Run inside the jail by the probe: the hidden folder must look empty and a host file
+# outside the writable places must refuse writes; prints the interfaces like _PROBE.
+_JAIL_PROBE = r"""
+import os, socket, sys
+hidden, canary = sys.argv[1], sys.argv[2]
+assert os.listdir(hidden) == [], os.listdir(hidden)
+try:
+    open(canary, "w").close()
+except OSError:
+    pass
+else:
+    raise SystemExit("the host file system is writable")
+print(",".join(sorted(n for _, n in socket.if_nameindex())))
+"""
+
 
 @dataclass(frozen=True)
 class Isolation:
@@ -222,6 +265,14 @@ class Isolation:
     pids: bool
     """Whether the phase gets its own PID namespace and /proc."""
     description: str
+    jail: tuple[str, ...] = ()
+    """argv placed before the mount jail (`unshare --mount ...`), which then runs `prefix`;
+    empty for no jail (see `sandboxes.local_jail`)."""
+
+    @property
+    def mounts(self) -> bool:
+        """Whether the phase sees the host read-only, with the request's hidden paths hidden."""
+        return bool(self.jail)
 
 
 class LocalSandbox:
@@ -238,6 +289,7 @@ class LocalSandbox:
 
     _probe_lock = threading.Lock()
     _probed: dict[bool, Isolation] = {}
+    _pids_base: list[Path | None] = []
     _warned: set[str] = set()
 
     def __init__(
@@ -251,6 +303,10 @@ class LocalSandbox:
         self.isolation = self.probe(namespaces)
         self.network_isolated: bool = self.isolation.network
         self.pid_isolated: bool = self.isolation.pids
+        self.mount_isolated: bool = self.isolation.mounts
+        """The host is read-only to the phase and `PhaseRequest.hidden` is hidden (the jail)."""
+        self.pids_base: Path | None = self.probe_pids_cgroup() if namespaces else None
+        """Where the phase's pids cgroup is made; None: the process cap is not enforced as root."""
         self.image = f"local:python{platform.python_version()}"
 
     # ------------------------------------------------------------------
@@ -278,7 +334,29 @@ class LocalSandbox:
                     "host's /proc and processes that leave their process group survive "
                     "(pid_isolated=False)",
                 )
+            if not iso.mounts:
+                cls._warn_once(
+                    "mounts",
+                    "local sandbox: cannot create a locked mount namespace here; phases can "
+                    "read the run's held-out labels and lineage and write outside their "
+                    "mounts (mount_isolated=False)",
+                )
         return iso
+
+    @classmethod
+    def probe_pids_cgroup(cls) -> Path | None:
+        """The pids cgroup hierarchy phases are capped in (probed once); None where none can be made."""
+        with cls._probe_lock:
+            if not cls._pids_base:
+                cls._pids_base.append(find_pids_base())
+            base = cls._pids_base[0]
+        if base is None and os.geteuid() == 0:
+            cls._warn_once(
+                "pids-cgroup",
+                "local sandbox: cannot create a pids cgroup here; as root, the number of "
+                "processes of a phase is not capped",
+            )
+        return base
 
     @classmethod
     def _warn_once(cls, key: str, message: str) -> None:
@@ -294,22 +372,22 @@ class LocalSandbox:
             return none
         user = () if os.geteuid() == 0 else ("--user", "--map-root-user")
         pid = ("--pid", "--fork", "--kill-child", "--mount-proc")
+        # The jail's inner namespaces always include a user namespace: it locks the jail's mounts.
+        locked = ("--user", "--map-root-user", "--mount")
+        jail = (unshare, *user, "--mount", "--propagation", "private")
         candidates = [
+            Isolation(
+                (unshare, *locked, "--net", *pid), True, True,
+                "network, PID, user and mount namespaces; host read-only", jail,
+            ),
             Isolation((unshare, *user, "--net", *pid), True, True, "network, PID and mount namespaces"),
             Isolation((unshare, *user, "--net"), True, False, "network namespace"),
             Isolation((unshare, *user, *pid), False, True, "PID and mount namespaces"),
         ]
         for cand in candidates:
             try:
-                done = subprocess.run(
-                    [*cand.prefix, sys.executable, "-I", "-S", "-c", _PROBE],
-                    stdin=subprocess.DEVNULL,
-                    capture_output=True,
-                    env={"PATH": SYSTEM_PATH},
-                    timeout=30,
-                    start_new_session=True,
-                )
-            except (OSError, subprocess.SubprocessError) as exc:
+                done = _run_probe(cand)
+            except (OSError, subprocess.SubprocessError, SandboxError) as exc:
                 log.debug("local sandbox: probe %s failed: %s", cand.description, exc)
                 continue
             interfaces = done.stdout.decode(errors="replace").strip()
@@ -330,10 +408,18 @@ class LocalSandbox:
         """Run one phase to completion (or to its limits) and remove its phase root."""
         _validate(request)
         root = Path(tempfile.mkdtemp(prefix="harness-phase-", dir=self.root_dir))
+        cgroup: PhaseCgroup | None = None
         try:
             env, cwd = self._prepare(root, request)
-            return self._execute(request, env, cwd)
+            if self.pids_base is not None:
+                try:
+                    cgroup = PhaseCgroup(self.pids_base, request.limits.pids)
+                except OSError as exc:
+                    raise SandboxError(f"cannot create the phase's pids cgroup: {exc}") from exc
+            return self._execute(request, env, cwd, root, cgroup)
         finally:
+            if cgroup is not None:
+                cgroup.remove()
             _force_remove(root)
 
     def _prepare(self, root: Path, request: PhaseRequest) -> tuple[dict[str, str], Path]:
@@ -398,7 +484,55 @@ class LocalSandbox:
             out.append((res, value, value))
         return out
 
-    def _execute(self, request: PhaseRequest, env: dict[str, str], cwd: Path) -> PhaseResult:
+    def _wrap(
+        self, request: PhaseRequest, root: Path, argv: list[str], status_fd: int, cgroup: PhaseCgroup | None
+    ) -> list[str]:
+        """The argv that runs `argv`: [jail ->] namespaces -> wrapper -> command."""
+        procs = str(cgroup.procs_file) if cgroup is not None else None
+        config = {
+            "status_fd": status_fd,
+            "rlimits": self._rlimits(request.limits),
+            "cgroup_procs": None if self.isolation.jail else procs,
+        }
+        wrapped = [*self.isolation.prefix, sys.executable, "-I", "-S", "-c", _SHIM, json.dumps(config), *argv]
+        if not self.isolation.jail:
+            return wrapped
+        needed = [root, Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).parent]
+        try:
+            hidden = check_hidden(list(request.hidden), needed)
+        except ValueError as exc:
+            raise SandboxError(str(exc)) from exc
+        writable = [root / "home", root / "tmp"] + [
+            Path(m.source).resolve() for m in request.mounts if not m.read_only
+        ]
+        jail = JailConfig(
+            status_fd=status_fd,
+            cgroup_procs=procs,
+            writable=[str(p) for p in writable],
+            hidden=hidden,
+            shm_bytes=SHM_BYTES,
+        )
+        return [*self.isolation.jail, sys.executable, "-I", "-S", "-c", JAIL, jail.model_dump_json(), *wrapped]
+
+    def _enforced(self, request: PhaseRequest, cgroup: PhaseCgroup | None) -> dict[str, str | int | float | bool]:
+        """What this phase was given (recorded with its result)."""
+        limits = request.limits
+        out: dict[str, str | int | float | bool] = {
+            "wallclock_s": limits.wallclock_s,
+            "memory_data_bytes": limits.memory_mb << 20,
+            "output_bytes": limits.output_bytes,
+            "network": "none" if self.network_isolated else "host",
+            "host_read_only": self.mount_isolated,
+            "hidden_paths": len(request.hidden) if self.mount_isolated else 0,
+        }
+        if cgroup is not None:
+            out["pids"] = limits.pids
+            out["pids_refused"] = cgroup.refused_forks()
+        return out
+
+    def _execute(
+        self, request: PhaseRequest, env: dict[str, str], cwd: Path, root: Path, cgroup: PhaseCgroup | None
+    ) -> PhaseResult:
         limits = request.limits
         argv = substitute_mounts(request, lambda target: env[mount_env_name(target)])
         if argv[0] in ("python", "python3"):
@@ -410,8 +544,12 @@ class LocalSandbox:
 
         out_r, out_w = os.pipe()
         st_r, st_w = os.pipe()
-        config = json.dumps({"status_fd": st_w, "rlimits": self._rlimits(limits)})
-        wrapped = [*self.isolation.prefix, sys.executable, "-I", "-S", "-c", _SHIM, config, *argv]
+        try:
+            wrapped = self._wrap(request, root, argv, st_w, cgroup)
+        except BaseException:
+            for fd in (out_r, out_w, st_r, st_w):
+                os.close(fd)
+            raise
         exit_fd = -1
         waiter_w = -1
         try:
@@ -473,6 +611,7 @@ class LocalSandbox:
             log_sha256=sink.sha256,
             log_tail=make_tail(kept),
             image=self.image,
+            limits=self._enforced(request, cgroup),
         )
 
     @staticmethod
@@ -531,6 +670,39 @@ class LocalSandbox:
 # ----------------------------------------------------------------------
 # Helpers
 # ----------------------------------------------------------------------
+
+
+def _run_probe(cand: Isolation) -> subprocess.CompletedProcess[bytes]:
+    """Run the probe under one candidate wrapping (with its jail: a hidden folder and a canary)."""
+    run = functools.partial(
+        subprocess.run,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        env={"PATH": SYSTEM_PATH},
+        timeout=30,
+        start_new_session=True,
+    )
+    if not cand.jail:
+        return run([*cand.prefix, sys.executable, "-I", "-S", "-c", _PROBE])
+    with tempfile.TemporaryDirectory(prefix="harness-probe-") as folder:
+        hidden, canary = Path(folder, "hidden"), Path(folder, "canary")
+        hidden.mkdir()
+        (hidden / "secret").write_text("secret\n")
+        canary.write_text("canary\n")
+        st_r, st_w = os.pipe()
+        try:
+            config = JailConfig(status_fd=st_w, hidden=[str(hidden)]).model_dump_json()
+            done = run(
+                [*cand.jail, sys.executable, "-I", "-S", "-c", JAIL, config,
+                 *cand.prefix, sys.executable, "-I", "-S", "-c", _JAIL_PROBE, str(hidden), str(canary)],
+                pass_fds=(st_w,),
+            )
+        finally:
+            os.close(st_w)
+            os.close(st_r)
+        if canary.read_text() != "canary\n":
+            raise SandboxError("the jail probe changed a host file: the jail does not hold here")
+    return done
 
 
 def mount_env_name(target: str) -> str:
@@ -639,12 +811,18 @@ def _wait_no_reap(pid: int, notify_fd: int) -> None:
 
 
 def _read_status(fd: int) -> int | None:
-    """The command's status as the wrapper reported it (negative for a signal)."""
+    """The command's status as the wrapper reported it (negative for a signal).
+
+    Raises SandboxError when the jail or the wrapper reported that it could not set
+    the phase up (`error <message>`): the harness's failure, not the trial's."""
     os.set_blocking(fd, False)
     try:
-        text = os.read(fd, 64).decode("ascii", "replace").split()
+        raw = os.read(fd, 4096).decode("utf-8", "replace")
     except (BlockingIOError, OSError):
         return None
+    if raw.startswith("error "):
+        raise SandboxError(f"local sandbox: {raw[len('error '):]}")
+    text = raw.split()
     if len(text) == 2 and text[1].lstrip("-").isdigit():
         if text[0] == "exit":
             return int(text[1])

@@ -14,12 +14,18 @@ import pytest
 
 from conftest import edit_diff, harness, insert_after_imports, replay_json, src, write_proposals
 from harness.recipe_loader import RECIPES_ROOT
+from sandboxes.local import LocalSandbox
 
 EVALUATOR_ESCAPE = (
     "import os, pathlib\n"
     "_ev = pathlib.Path(os.path.realpath(os.environ['HARNESS_WORKSPACE'])).parents[2] / 'evaluator' / 'score.py'\n"
     "_ev.write_text(_ev.read_text() + '\\n# rewritten by a trial\\n')\n"
 )
+
+
+# In the local sandbox's mount jail the run folder is hidden from the trial, so the write
+# fails (crash); without a jail it succeeds and is caught after the phase (tamper).
+EVALUATOR_ESCAPE_LABEL = "crash" if LocalSandbox().mount_isolated else "tamper"
 
 
 def append(path: str, code: str) -> str:
@@ -33,7 +39,7 @@ def in_train(code: str) -> str:
 CASES = [
     ("tamper", "Rewrite the protected data loader at run time",
      in_train("open('data.py', 'a').write('# changed at run time\\n')\n")),
-    ("tamper", "Rewrite the evaluator's scorer at run time", in_train(EVALUATOR_ESCAPE)),
+    (EVALUATOR_ESCAPE_LABEL, "Rewrite the evaluator's scorer at run time", in_train(EVALUATOR_ESCAPE)),
     ("size_failure", "Ship a 6 MB artifact",
      in_train("import os, pathlib\n(pathlib.Path(os.environ['HARNESS_OUT']) / 'pad.bin').write_bytes(b'0' * 6_000_000)\n")),
     ("metric_missing", "Predict only ten clips",

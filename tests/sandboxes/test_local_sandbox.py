@@ -259,7 +259,10 @@ def test_phase_root_removed_even_after_chmod_games(sandbox, tmp_path):
         "open(os.path.join(d, 'f'), 'w').write('x')\n"
         "os.chmod(d, 0)\n"
         "os.chmod(os.path.dirname(d), 0)\n"
-        "os.chmod('train.py', 0)\n"
+        "try:\n"
+        "    os.chmod('train.py', 0)\n"
+        "except OSError:\n"  # EROFS in the mount jail: the copy is a read-only mount there
+        "    pass\n"
     )
     result = phase.py(code)
     assert result.exit_code == 0, result.log_tail

@@ -1,0 +1,147 @@
+"""The local sandbox's mount jail: the host read-only, the run's secrets hidden.
+
+A phase of the local sandbox runs as the harness's user (root in CI). Without
+a jail it can read the run's held-out labels and lineage and write anywhere
+that user can: the canary next to the run, the installed harness, the
+evaluator of the next run. The jail closes that where the kernel allows it.
+
+It is a small program (`JAIL`, run as `python -I -S -c JAIL <config> <inner
+argv...>`) that runs first, in a new *private* mount namespace where it still
+has the privileges to mount (real root, or root of a fresh user namespace),
+and then execs the inner `unshare --user --map-root-user --net --pid ...`
+that runs the phase. Before that exec it:
+
+1. joins the phase's pids cgroup, when one is given (before the cgroup file
+   system turns read-only);
+2. opens every *writable place* (the phase root's `home` and `tmp`, every
+   read-write mount's host folder) as an `O_PATH` descriptor, so that hiding
+   a folder above it cannot lose it;
+3. covers every *hidden* path with an empty tmpfs (a folder) or `/dev/null`
+   (a file): the run's lineage, its held-out data, its evaluator copy, other
+   trials' folders: whatever the request's `hidden` names;
+4. binds each writable place back at its own path (recursively, so a hidden
+   path inside it stays hidden), re-creating the folders leading to it
+   inside a hiding tmpfs: the phase sees its mounts where the request said,
+   and nothing else of the hidden folders;
+5. makes every mount read-only (`mount_setattr(AT_RECURSIVE)`), then only the
+   writable places read-write again; `/proc` keeps its flags (the inner
+   `--mount-proc` must be allowed to mount a new one) and `/dev/shm` becomes a
+   fresh, private, size-capped tmpfs;
+6. enters its working directory again by its path (the one it inherited
+   still points at the mounts as they were before).
+
+The inner `unshare --user` is what makes this stick: mounts inherited into a
+mount namespace owned by a new user namespace are *locked*. The phase, root
+of its user namespace, can neither unmount a hiding tmpfs, nor remount a
+read-only mount read-write, nor mount anything over the host; the kernel
+refuses (EPERM/EINVAL). What it cannot do either: see anything through a
+hiding tmpfs but the folder names leading to its own mounts.
+
+Errors of the jail are the harness's, not the trial's: the jail reports them
+as `error <message>` on the status pipe and exits 125; the sandbox raises
+`SandboxError`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from harness.types import Frozen
+
+JAIL = r"""
+import ctypes, json, os, sys
+cfg = json.loads(sys.argv[1])
+inner = sys.argv[2:]
+sfd = cfg["status_fd"]
+libc = ctypes.CDLL(None, use_errno=True)
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC = 1, 2, 4, 4096, 16384
+ATTR_RDONLY, AT_RECURSIVE, AT_FDCWD, SYS_MOUNT_SETATTR = 1, 0x8000, -100, 442
+
+class MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+def fail(message):
+    os.write(sfd, ("error jail: " + message).encode()[:4000])
+    os._exit(125)
+
+def check(result, what):
+    if result != 0:
+        err = ctypes.get_errno()
+        fail("%s: %s" % (what, os.strerror(err)))
+
+def mount(source, target, fstype, flags, data=None):
+    check(libc.mount(source and os.fsencode(source), os.fsencode(target), fstype and fstype.encode(),
+                     ctypes.c_ulong(flags), data and data.encode()), "mount %s on %s" % (fstype or source, target))
+
+def set_read_only(path, read_only, recursive):
+    attr = MountAttr(ATTR_RDONLY if read_only else 0, 0 if read_only else ATTR_RDONLY, 0, 0)
+    check(libc.syscall(ctypes.c_long(SYS_MOUNT_SETATTR), ctypes.c_int(AT_FDCWD), os.fsencode(path),
+                       ctypes.c_uint(AT_RECURSIVE if recursive else 0), ctypes.byref(attr),
+                       ctypes.c_size_t(ctypes.sizeof(attr))), "mount_setattr %s" % path)
+
+try:
+    if cfg["cgroup_procs"]:
+        with open(cfg["cgroup_procs"], "w") as f:
+            f.write("0")
+    held = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in cfg["writable"]]
+    for path in cfg["hidden"]:
+        if os.path.isdir(path) and not os.path.islink(path):
+            mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+        elif os.path.lexists(path):
+            mount("/dev/null", path, None, MS_BIND)
+    for path, fd in held:
+        os.makedirs(path, exist_ok=True)  # inside a hiding tmpfs: the way to a writable place
+        mount("/proc/self/fd/%d" % fd, path, None, MS_BIND | MS_REC)
+        os.close(fd)
+    set_read_only("/", True, True)
+    set_read_only("/proc", False, True)
+    for path, _ in held:
+        set_read_only(path, False, False)
+    if os.path.isdir("/dev/shm"):
+        mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=%d,mode=1777" % cfg["shm_bytes"])
+    # The working directory still points into the mounts as they were: enter it again by its path.
+    os.chdir(os.getcwd())
+except OSError as exc:
+    fail(str(exc))
+try:
+    os.execvp(inner[0], inner)
+except OSError as exc:
+    fail("cannot run %s: %s" % (inner[0], exc))
+"""
+
+
+class JailConfig(Frozen):
+    """What the jail of one phase does (serialised as its first argument)."""
+
+    status_fd: int
+    """Descriptor of the status pipe: where the jail reports its own failure."""
+    cgroup_procs: str | None = None
+    """`cgroup.procs` of the phase's pids cgroup to join first; None for none."""
+    writable: list[str] = Field(default_factory=list)
+    """Host folders that stay writable (and visible) at their own paths."""
+    hidden: list[str] = Field(default_factory=list)
+    """Host paths covered by an empty tmpfs (folders) or /dev/null (files)."""
+    shm_bytes: int = Field(default=64 << 20, gt=0)
+    """Size of the phase's private /dev/shm."""
+
+
+def check_hidden(hidden: list[Path], keep_visible: list[Path]) -> list[str]:
+    """Absolute hidden paths as strings; raises ValueError for one that would hide what a phase needs.
+
+    A hidden path must not be, or contain, the phase root or the interpreter's
+    installation (both must stay visible for the phase to run at all).
+    """
+    out = []
+    needed_paths = [Path(p).resolve() for p in keep_visible]
+    for given in hidden:
+        if not Path(given).is_absolute():
+            raise ValueError(f"hidden path {given} is not absolute")
+        path = Path(given).resolve()
+        for needed in needed_paths:
+            if needed == path or path in needed.parents:
+                raise ValueError(f"hidden path {path} would hide {needed}, which the phase needs")
+        out.append(str(path))
+    return out

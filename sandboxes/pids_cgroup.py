@@ -1,0 +1,106 @@
+"""A pids cgroup per phase of the local sandbox: a process cap that holds for root.
+
+`RLIMIT_NPROC` counts per user and root ignores it, so a fork bomb of a phase
+running as root (CI) would fill the host's process table. A pids cgroup caps
+the number of tasks of one phase whoever runs it: `fork` fails with EAGAIN at
+`pids.max`. Found at the root of the pids hierarchy: cgroup v1
+(`/sys/fs/cgroup/pids`) or v2 (`/sys/fs/cgroup`, when its `subtree_control`
+lists `pids`). Needs the right to create cgroups there (root, in practice);
+`find_pids_base` returns None where that fails, and the sandbox then runs
+without the cap (and says so once).
+
+The phase joins its cgroup itself (the jail, or the sandbox's wrapper, writes
+`0` to `cgroup.procs` before anything of the trial runs), so every process of
+the phase is in it from the start. Only the jail makes that binding: without
+it the cgroup file system stays writable and root in the phase could raise its
+own `pids.max`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+REMOVE_WAIT_S = 5.0
+"""After the phase, how long to wait for its last tasks to be gone before giving up on the cgroup."""
+
+
+def find_pids_base(root: Path = CGROUP_ROOT) -> Path | None:
+    """The folder phase cgroups are made in, or None when none can be made here."""
+    candidates = []
+    if (root / "pids" / "cgroup.procs").is_file():
+        candidates.append(root / "pids")
+    try:
+        if "pids" in (root / "cgroup.subtree_control").read_text().split():
+            candidates.append(root)
+    except OSError:
+        pass
+    for base in candidates:
+        try:
+            PhaseCgroup(base, 1).remove()
+        except OSError as exc:
+            log.debug("pids cgroup: cannot use %s: %s", base, exc)
+            continue
+        return base
+    return None
+
+
+class PhaseCgroup:
+    """One phase's pids cgroup: made with its cap, joined by the phase, removed after it."""
+
+    def __init__(self, base: Path, max_pids: int) -> None:
+        self.path = base / f"harness-phase-{uuid.uuid4().hex[:12]}"
+        self.path.mkdir()
+        try:
+            (self.path / "pids.max").write_text(str(max_pids))
+        except OSError:
+            self.path.rmdir()
+            raise
+
+    @property
+    def procs_file(self) -> Path:
+        return self.path / "cgroup.procs"
+
+    def refused_forks(self) -> int:
+        """How many forks the cap refused (`pids.events`: `max N`); 0 when not reported."""
+        try:
+            for line in (self.path / "pids.events").read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "max" and value.strip().isdigit():
+                    return int(value)
+        except OSError:
+            pass
+        return 0
+
+    def remove(self) -> None:
+        """SIGKILL whatever is left in the cgroup and remove it (a warning if it stays busy)."""
+        deadline = time.monotonic() + REMOVE_WAIT_S
+        while True:
+            for pid in self._pids():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError as exc:
+                if time.monotonic() > deadline:
+                    log.warning("pids cgroup: cannot remove %s: %s", self.path, exc)
+                    return
+            time.sleep(0.05)
+
+    def _pids(self) -> list[int]:
+        try:
+            return [int(line) for line in self.procs_file.read_text().split()]
+        except (OSError, ValueError):
+            return []
