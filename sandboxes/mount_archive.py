@@ -51,7 +51,7 @@ def pack(folder: Path, limit: int, what: str) -> bytes:
     size = folder_bytes(folder) if folder.is_dir() else 0
     if size > limit:
         raise ArchiveTooLarge(
-            f"{what} holds {_mib(size)} and at most {_mib(limit)} may travel with one phase; "
+            f"{what} holds {_size(size)} and at most {_size(limit)} may travel with one phase; "
             "raise the cap (HARNESS_RAY_MAX_ARCHIVE_MB) or make the folder smaller"
         )
     buffer = io.BytesIO()
@@ -67,7 +67,7 @@ def pack(folder: Path, limit: int, what: str) -> bytes:
         raise SandboxError(f"cannot pack {what}: {exc}") from exc
     data = buffer.getvalue()
     if len(data) > limit:  # tar headers on top of many small files
-        raise ArchiveTooLarge(f"{what} packs into {_mib(len(data))}; at most {_mib(limit)} may travel with one phase")
+        raise ArchiveTooLarge(f"{what} packs into {_size(len(data))}; at most {_size(limit)} may travel with one phase")
     return data
 
 
@@ -103,5 +103,5 @@ def replace_contents(folder: Path, data: bytes, what: str) -> None:
         shutil.rmtree(staging)
 
 
-def _mib(size: int) -> str:
-    return f"{size / (1 << 20):.1f} MiB"
+def _size(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MiB" if size >= 1 << 20 else f"{size:,} bytes"

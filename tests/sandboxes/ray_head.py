@@ -104,7 +104,7 @@ def start_head(num_cpus: int = 2) -> RayHead:
     }
     argv = [
         sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
-        "--node-ip-address", "127.0.0.1", f"--num-cpus={num_cpus}", "--num-gpus=0",
+        f"--num-cpus={num_cpus}", "--num-gpus=0",
         "--include-dashboard=false", "--disable-usage-stats",
         f"--object-store-memory={200 * 1000 * 1000}", f"--temp-dir={temp_dir}",
         *[f"{flag}={port}" for flag, port in ports.items()],
@@ -118,20 +118,34 @@ def start_head(num_cpus: int = 2) -> RayHead:
     process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     log.close()
     head = RayHead(address=f"ray://127.0.0.1:{client_port}", process=process, temp_dir=temp_dir)
+    import ray.util
+
+    node_ip = ray.util.get_node_ip_address()
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
         if process.poll() is not None:
             text = (temp_dir / "head.log").read_text(errors="replace")[-3000:]
             head.stop()
             raise RuntimeError(f"ray start exited with {process.returncode}:\n{text}")
-        try:
-            socket.create_connection(("127.0.0.1", client_port), timeout=1).close()
+        # Ray Client's per-connection server needs the runtime env agent (on the node's IP): wait for both.
+        waiting_for = [
+            port for host, port in [("127.0.0.1", client_port), (node_ip, ports["--runtime-env-agent-port"])]
+            if not _listens(host, port)
+        ]
+        if not waiting_for:
             return head
-        except OSError:
-            if time.monotonic() > deadline:
-                head.stop()
-                raise RuntimeError(f"the Ray head did not listen on {client_port} within {START_TIMEOUT_S:.0f} s")
-            time.sleep(0.5)
+        if time.monotonic() > deadline:
+            head.stop()
+            raise RuntimeError(f"the Ray head did not listen on {waiting_for} within {START_TIMEOUT_S:.0f} s")
+        time.sleep(0.5)
+
+
+def _listens(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def task_workers(title_prefix: str) -> list[int]:
