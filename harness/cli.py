@@ -101,7 +101,9 @@ def cluster_sandbox(address: str, kind: str, recipe, gpus_per_trial: int | None)
     """Phases as Ray tasks on the cluster at `address` (docs/cluster.md); `--sandbox` picks
     what runs them on the nodes, and each asks Ray for `gpus_per_trial` GPUs (default: the recipe's)."""
     from sandboxes import make_sandbox
+    from sandboxes.ray_cluster import connect
 
+    connect(address)  # before an image is built for nothing
     inner = _sandbox_choice(kind, recipe)
     gpus = recipe.spec.budgets.gpus if gpus_per_trial is None else gpus_per_trial
     return make_sandbox("ray", inner=inner, address=address, gpus_per_phase=gpus)

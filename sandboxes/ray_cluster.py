@@ -87,10 +87,10 @@ def connect(address: str, connect_timeout_s: float = 10.0) -> str:
     try:
         ray.init(address=address, logging_level="ERROR", log_to_driver=False)
     except ConnectionError as exc:
-        where = "RAY_ADDRESS is unset and no `ray start` cluster runs on this machine" if address == "auto" else ""
-        raise SandboxUnavailable(f"no Ray cluster answers at {address}: {where or exc}") from None
+        why = "RAY_ADDRESS is unset and no `ray start` cluster runs on this machine" if address == "auto" else ""
+        raise SandboxUnavailable(f"no Ray cluster answers at {address}: {why or _first_line(exc)}") from None
     except (RuntimeError, ValueError) as exc:  # e.g. Ray versions of driver and cluster differ
-        raise SandboxUnavailable(f"cannot use the Ray cluster at {address}: {exc}") from None
+        raise SandboxUnavailable(f"cannot use the Ray cluster at {address}: {_first_line(exc)}") from None
     return address
 
 
@@ -117,9 +117,9 @@ class RaySandbox:
         max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
         queue_grace_s: float = DEFAULT_QUEUE_GRACE_S,
     ) -> None:
+        self.address = connect(address)  # first: without Ray, or without a cluster, say so at once
         import ray
 
-        self.address = connect(address)
         self.inner = inner
         self.name = f"ray+{inner.kind}"
         self.gpus_per_phase = gpus_per_phase
@@ -244,7 +244,7 @@ class RaySandbox:
             placement: Placement | None = ray.get(self._book.where.remote(attempt), timeout=10)
         except (ray.exceptions.RayError, ConnectionError) as exc:
             return f"(node unknown: the placement book did not answer: {type(exc).__name__})"
-        return f"on {placement.describe()}" if placement else "(before it started on a node)"
+        return f"on {placement.describe()}" if placement else "(node unknown: the task had not reported it yet)"
 
     @staticmethod
     def _write_back(request: PhaseRequest, returned: PhaseReturn) -> None:

@@ -148,17 +148,32 @@ def _listens(host: str, port: int) -> bool:
         return False
 
 
-def task_workers(title_prefix: str) -> list[int]:
-    """Pids of Ray workers running a task whose process title starts with `title_prefix` (`ray::<task name>`)."""
-    found = []
+def task_workers(title_prefix: str, busy: bool = False) -> list[int]:
+    """Pids of Ray workers running a task whose process title starts with `title_prefix` (`ray::<task name>`).
+
+    `busy`: only workers that have started child processes, i.e. a phase task
+    past its placement report, running its watchdog and phase.
+    """
     needle = title_prefix.encode()
+    found = [pid for pid, cmdline, _ in _processes() if cmdline.startswith(needle)]
+    if busy:
+        parents = {ppid for _, _, ppid in _processes()}
+        found = [pid for pid in found if pid in parents]
+    return found
+
+
+def _processes() -> list[tuple[int, bytes, int]]:
+    """(pid, cmdline, parent pid) of every live process."""
+    out = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
             with open(f"/proc/{name}/cmdline", "rb") as f:
-                if f.read().startswith(needle):
-                    found.append(int(name))
+                cmdline = f.read()
+            with open(f"/proc/{name}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
         except OSError:
             continue  # exited while listing
-    return found
+        out.append((int(name), cmdline, ppid))
+    return out
