@@ -6,14 +6,15 @@ runs `harness run` and owns the lineage):
 * **What travels.** Each mount's folder is packed into a tar archive
   (`sandboxes.mount_archive`) and sent with the task; identical read-only
   archives (the training data, the evaluator, held-out inputs) are put into
-  the object store once and reused. The lineage never travels: trials are
-  materialised on the driver, and only the workspace of one seed goes out.
+  the object store once and reused (at most `max_archive_bytes` of them
+  stay). The lineage never travels: trials are materialised on the driver,
+  and only the workspace of one seed goes out.
   The node unpacks, runs the inner sandbox and packs the read-write mounts
   back (`sandboxes.ray_node`); the driver makes each host folder of a
   read-write mount hold exactly what came back and writes the kept log to
   `request.log_path`. Read-only mounts are never written back. Archives over
-  `max_archive_bytes` (per direction, all mounts together; default 512 MiB,
-  env `HARNESS_RAY_MAX_ARCHIVE_MB`) are refused with the sizes named.
+  `max_archive_bytes` (per direction, all mounts together; default
+  `HARNESS_RAY_MAX_ARCHIVE_MB`, else 512 MiB) are refused with the sizes named.
 * **Resources.** The task asks Ray for `num_cpus = limits.cpus`, `memory =
   limits.memory_mb` and `num_gpus = gpus_per_phase` (or, when not given,
   `len(limits.gpus)`); on the node the inner sandbox gets the GPU ids Ray
@@ -48,8 +49,8 @@ from sandboxes.errors import SandboxError, SandboxUnavailable
 from sandboxes.mount_archive import pack, replace_contents
 from sandboxes.ray_node import InnerSandbox, PhaseReturn, Placement, PlacementBook, ShippedPhase, run_shipped_phase
 
-DEFAULT_MAX_ARCHIVE_BYTES = int(os.environ.get("HARNESS_RAY_MAX_ARCHIVE_MB", "512")) << 20
-"""Cap on the archives of one phase, per direction."""
+DEFAULT_MAX_ARCHIVE_MB = 512
+"""Cap on the archives of one phase, per direction, unless HARNESS_RAY_MAX_ARCHIVE_MB says otherwise."""
 
 DEFAULT_QUEUE_GRACE_S = 300.0
 """Beyond the wallclock cap, how long a phase may wait for a node and for its transfers."""
@@ -57,8 +58,6 @@ DEFAULT_QUEUE_GRACE_S = 300.0
 INSTALL_HINT = "pip install 'harness[cluster]'"
 """How to get Ray on the driver."""
 
-READ_ONLY_CACHE_SIZE = 16
-"""Read-only archives kept in the object store for reuse (the data and evaluator of a run)."""
 
 HEAD_NODE_RESOURCE = "node:__internal_head__"
 """Ray's resource that only the head node has: the placement book lives there."""
@@ -94,6 +93,14 @@ def connect(address: str, connect_timeout_s: float = 10.0) -> str:
     return address
 
 
+def max_archive_bytes_from_env() -> int:
+    """HARNESS_RAY_MAX_ARCHIVE_MB in bytes (default 512 MiB)."""
+    text = os.environ.get("HARNESS_RAY_MAX_ARCHIVE_MB", str(DEFAULT_MAX_ARCHIVE_MB))
+    if not text.isdigit() or int(text) == 0:
+        raise SandboxUnavailable(f"HARNESS_RAY_MAX_ARCHIVE_MB must be a positive whole number of MiB, not {text!r}")
+    return int(text) << 20
+
+
 def _check_reachable(address: str, timeout_s: float) -> None:
     """Fail in seconds, not after Ray Client's 30 s of retries, when nothing listens."""
     host, _, port = address.removeprefix("ray://").rpartition(":")
@@ -114,7 +121,7 @@ class RaySandbox:
         *,
         address: str = "auto",
         gpus_per_phase: int | None = None,
-        max_archive_bytes: int = DEFAULT_MAX_ARCHIVE_BYTES,
+        max_archive_bytes: int | None = None,
         queue_grace_s: float = DEFAULT_QUEUE_GRACE_S,
     ) -> None:
         self.address = connect(address)  # first: without Ray, or without a cluster, say so at once
@@ -123,7 +130,7 @@ class RaySandbox:
         self.inner = inner
         self.name = f"ray+{inner.kind}"
         self.gpus_per_phase = gpus_per_phase
-        self.max_archive_bytes = max_archive_bytes
+        self.max_archive_bytes = max_archive_bytes or max_archive_bytes_from_env()
         self.queue_grace_s = queue_grace_s
         self._task = ray.remote(run_shipped_phase)
         self._book = (
@@ -131,7 +138,7 @@ class RaySandbox:
             .options(num_cpus=0, resources={HEAD_NODE_RESOURCE: 0.001}, max_restarts=0)
             .remote()
         )
-        self._read_only: OrderedDict[bytes, Any] = OrderedDict()
+        self._read_only: OrderedDict[bytes, tuple[Any, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def run(self, request: PhaseRequest) -> PhaseResult:
@@ -220,20 +227,23 @@ class RaySandbox:
         return archives
 
     def _shared(self, archive: bytes) -> Any:
-        """The object ref of a read-only archive, put once while it stays among the recent ones."""
+        """The object ref of a read-only archive, put once while it is among the recently used.
+
+        What stays pinned in the object store is bounded by `max_archive_bytes`;
+        the least recently used archives go first.
+        """
         import hashlib
 
         import ray
 
         key = hashlib.sha256(archive).digest()
         with self._lock:
-            ref = self._read_only.get(key)
-            if ref is None:
-                ref = ray.put(archive)
-                self._read_only[key] = ref
-                while len(self._read_only) > READ_ONLY_CACHE_SIZE:
-                    self._read_only.popitem(last=False)
+            if key not in self._read_only:
+                self._read_only[key] = (ray.put(archive), len(archive))
             self._read_only.move_to_end(key)
+            ref = self._read_only[key][0]
+            while sum(size for _, size in self._read_only.values()) > self.max_archive_bytes:
+                self._read_only.popitem(last=False)
         return ref
 
     def _where(self, attempt: str) -> str:

@@ -41,7 +41,7 @@ from pydantic import Field
 
 from harness import __version__
 from harness.types import Frozen
-from sandboxes.base import Mount, PhaseRequest, PhaseResult, Sandbox
+from sandboxes.base import PhaseRequest, PhaseResult, Sandbox
 from sandboxes.errors import SandboxError, SandboxUnavailable
 from sandboxes.local import _force_remove
 from sandboxes.mount_archive import pack, unpack
