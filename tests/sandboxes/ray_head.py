@@ -87,7 +87,8 @@ class RayHead:
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
-def start_head(num_cpus: int = 2) -> RayHead:
+def start_head(num_cpus: int = 2, num_gpus: int = 0) -> RayHead:
+    """`num_gpus`: logical GPUs Ray hands out (ids 0..n-1), whether the machine has them or not."""
     # A short path: Ray's unix sockets live under it (108-byte limit).
     temp_dir = Path(tempfile.mkdtemp(prefix="hray-", dir="/tmp"))
     client_port = free_port()
@@ -104,7 +105,7 @@ def start_head(num_cpus: int = 2) -> RayHead:
     }
     argv = [
         sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
-        f"--num-cpus={num_cpus}", "--num-gpus=0",
+        f"--num-cpus={num_cpus}", f"--num-gpus={num_gpus}",
         "--include-dashboard=false", "--disable-usage-stats",
         f"--object-store-memory={200 * 1000 * 1000}", f"--temp-dir={temp_dir}",
         *[f"{flag}={port}" for flag, port in ports.items()],

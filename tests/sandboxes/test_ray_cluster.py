@@ -28,7 +28,7 @@ TASK_TITLE = "ray::harness:t0001:train"
 @pytest.fixture(scope="module")
 def ray_head():
     require_ray()
-    head = start_head(num_cpus=2)
+    head = start_head(num_cpus=2, num_gpus=2)  # logical GPUs: Ray's bookkeeping is what is tested
     yield head
     import ray
 
@@ -114,10 +114,19 @@ def test_outputs_over_the_archive_cap_are_refused_not_truncated(ray_head, phase)
     assert [p.name for p in phase.out.iterdir()] == ["kept.txt"]
 
 
-def test_a_request_no_node_can_satisfy_fails_at_once(ray_head, phase):
+def test_the_phase_gets_the_gpu_ids_ray_assigned_not_the_drivers(ray_head, phase):
     gpu_sandbox = make_sandbox("ray", inner=InnerSandbox(kind="local"), address=ray_head.address, gpus_per_phase=1)
+    request = phase.request(["python", "-c", "import os; print('cuda=' + os.environ['CUDA_VISIBLE_DEVICES'])"])
+    request = request.model_copy(update={"limits": request.limits.model_copy(update={"gpus": [7]})})
+    result = gpu_sandbox.run(request)
+    assert result.exit_code == 0, result.log_tail
+    assert result.log_tail.strip() in ("cuda=0", "cuda=1")
+
+
+def test_a_request_no_node_can_satisfy_fails_at_once(ray_head, phase):
+    gpu_sandbox = make_sandbox("ray", inner=InnerSandbox(kind="local"), address=ray_head.address, gpus_per_phase=3)
     started = time.monotonic()
-    with pytest.raises(SandboxUnavailable, match=r"no node of the Ray cluster .* has 2 CPUs, 1 GPUs"):
+    with pytest.raises(SandboxUnavailable, match=r"no node of the Ray cluster .* has 2 CPUs, 3 GPUs .*nodes: 2 CPUs, 2 GPUs"):
         gpu_sandbox.run(phase.request(["python", "-c", "pass"]))
     assert time.monotonic() - started < 10.0
 
