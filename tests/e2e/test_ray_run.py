@@ -84,8 +84,8 @@ def test_lost_workers_are_retried_then_harness_error_and_the_run_replays_clean(r
     def killer() -> None:
         while run.poll() is None:
             if not killed["t0001"]:
-                killed["t0001"] += _kill(task_workers("ray::harness:t0001:train", busy=True))
-            killed["t0002"] += _kill(task_workers("ray::harness:t0002:", busy=True))
+                killed["t0001"] += _kill(task_workers("ray::harness:t0001:train", busy=True), killed)
+            killed["t0002"] += _kill(task_workers("ray::harness:t0002:", busy=True), killed)
             time.sleep(0.05)
 
     thread = threading.Thread(target=killer)
@@ -119,10 +119,13 @@ def test_lost_workers_are_retried_then_harness_error_and_the_run_replays_clean(r
     assert [t["label"] for t in report["trials"]][2] == "harness_error"
 
 
-def _kill(pids: list[int]) -> list[int]:
-    for pid in pids:
+def _kill(pids: list[int], killed: dict[str, list[int]]) -> list[int]:
+    """SIGKILL the pids not killed before (a killed worker can take a moment to die under load)."""
+    done = {pid for pids_of_trial in killed.values() for pid in pids_of_trial}
+    new = [pid for pid in pids if pid not in done]
+    for pid in new:
         os.kill(pid, signal.SIGKILL)
-    return pids
+    return new
 
 
 # -- clear errors, no cluster needed -----------------------------------------
