@@ -71,22 +71,42 @@ def trial_sandbox(kind: str, recipe):
     """The sandbox trials run in: Docker with the recipe's image when asked for, or
     (`auto`) when an engine answers and the image can be had; else the local sandbox."""
     from sandboxes import make_sandbox
+
+    choice = _sandbox_choice(kind, recipe)
+    return make_sandbox(choice.kind, **({"image": choice.image} if choice.image else {}))
+
+
+def _sandbox_choice(kind: str, recipe):
+    """`--sandbox` resolved on this machine: an `InnerSandbox` (kind, and the image id for docker)."""
     from sandboxes.errors import SandboxError
     from sandboxes.images import engine_available, ensure_image
+    from sandboxes.ray_node import InnerSandbox
 
     def say(text: str) -> None:
         err_console.print(f"[dim]{escape(text)}[/]")
 
     if kind == "local" or (kind == "auto" and not engine_available()):
-        return make_sandbox("local")
+        return InnerSandbox(kind="local")
     try:
         image = ensure_image(recipe.folder, recipe.spec.sandbox, say=say)
     except SandboxError as exc:
         if kind == "docker":
             raise
         say(f"Docker engine found but the recipe image is not available ({exc}); using the local sandbox")
-        return make_sandbox("local")
-    return make_sandbox("docker", image=image)
+        return InnerSandbox(kind="local")
+    return InnerSandbox(kind="docker", image=image)
+
+
+def cluster_sandbox(address: str, kind: str, recipe, gpus_per_trial: int | None):
+    """Phases as Ray tasks on the cluster at `address` (docs/cluster.md); `--sandbox` picks
+    what runs them on the nodes, and each asks Ray for `gpus_per_trial` GPUs (default: the recipe's)."""
+    from sandboxes import make_sandbox
+    from sandboxes.ray_cluster import connect
+
+    connect(address)  # before an image is built for nothing
+    inner = _sandbox_choice(kind, recipe)
+    gpus = recipe.spec.budgets.gpus if gpus_per_trial is None else gpus_per_trial
+    return make_sandbox("ray", inner=inner, address=address, gpus_per_phase=gpus)
 
 
 def _parse_gpus(value: str | None) -> tuple[int, ...]:
@@ -121,6 +141,8 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
 @click.option("--gpus", help="GPU ids given to trials, e.g. 0,1,2,3.")
 @click.option("--gpus-per-trial", type=click.IntRange(min=0), default=None,
               help="GPUs each trial gets from --gpus (default: all of them when --parallel is 1, else 1).")
+@click.option("--cluster", metavar="ray://HOST:PORT|auto",
+              help="Run trial phases as Ray tasks on this cluster (docs/cluster.md); needs harness[cluster].")
 @click.option("--resume", type=click.Path(path_type=Path, file_okay=False), help="Continue this run directory.")
 @click.option("--model", help="Model for --agent anthropic|openai (default: the agent's).")
 @click.option("--base-url", help="API server for the LLM agents, e.g. a vLLM, llama.cpp or Ollama server.")
@@ -131,7 +153,7 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
 @click.option("--specialists", help="Comma-separated specialists of the recipe that take turns proposing.")
 @click.option("--max-cost", type=click.FloatRange(min=0), help="Stop proposing once proposals cost this many USD.")
 def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, fidelity, parallel, gpus,
-        gpus_per_trial, resume, model, base_url, prices, max_repairs, view_tokens, specialists, max_cost):
+        gpus_per_trial, cluster, resume, model, base_url, prices, max_repairs, view_tokens, specialists, max_cost):
     """Run trials of RECIPE (default: the CPU recipe `collision`) and record them in a lineage."""
     from harness.agents.base import make_agent
     from harness.console import ConsoleReporter, label_counts, summary_table
@@ -140,6 +162,10 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
     from harness.scheduler import plan_slots
 
     gpu_ids = _parse_gpus(gpus)
+    if cluster and gpu_ids:
+        raise RunError("--gpus names GPUs of this machine; with --cluster Ray assigns GPUs on the nodes: "
+                       "give --gpus-per-trial N instead")
+    cluster_gpus = gpus_per_trial
     if gpus_per_trial is None:
         gpus_per_trial = len(gpu_ids) if parallel == 1 else min(1, len(gpu_ids))
     try:
@@ -173,7 +199,10 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
     if getattr(agent, "priced", True) is False:
         err_console.print(f"note: no price is known for model {getattr(agent, 'model', '?')!r}: its cost counts "
                           "as 0 (give one with --prices FILE)")
-    sandbox = trial_sandbox(sandbox_kind, loaded)
+    if cluster:
+        sandbox = cluster_sandbox(cluster, sandbox_kind, loaded, cluster_gpus)
+    else:
+        sandbox = trial_sandbox(sandbox_kind, loaded)
     reporter = ConsoleReporter(console, trials, loaded.spec.metric.name)
     console.print(
         f"[bold]harness run[/] recipe={loaded.spec.name} agent={agent.name} sandbox={sandbox.name} "

@@ -352,23 +352,27 @@ class Run:
             run_id=self.info.run_id,
             gpus=gpus,
         )
-        last_error = ""
+        errors: list[str] = []
         for attempt in range(1 + HARNESS_ERROR_RETRIES):
             try:
-                return executor.execute(trial, parent, best)
+                outcome = executor.execute(trial, parent, best)
             except SandboxUnavailable:
                 raise  # e.g. no NVIDIA runtime: retrying cannot help, and it is no trial's fault
             except (SandboxError, EvaluatorCodeError, OSError) as exc:
-                last_error = f"{type(exc).__name__}: {exc}"
-                self.reporter.note(f"{trial.id}: infrastructure error (attempt {attempt + 1}): {last_error}")
+                errors.append(f"attempt {attempt + 1}: {type(exc).__name__}: {exc}")
+                self.reporter.note(f"{trial.id}: infrastructure error ({errors[-1]})")
+                continue
+            # The lineage shows that the trial was re-run, and why.
+            return outcome.model_copy(update={"infra_errors": errors}) if errors else outcome
         now = utc_now()
         return Outcome(
             label=Label.harness_error,
             explanation=f"the harness failed {1 + HARNESS_ERROR_RETRIES} times running this trial "
-            f"(not the proposal's fault): {last_error}",
+            f"(not the proposal's fault): {errors[-1]}",
             evaluator_digest=self.info.evaluator_digest,
             started=now,
             finished=now,
+            infra_errors=errors,
         )
 
     def _record_outcome(self, trial: Trial, outcome: Outcome) -> None:

@@ -463,6 +463,10 @@ class Outcome(Frozen):
     """ISO 8601 UTC time the evaluation ended."""
     original_label: str | None = None
     """For imported trials: the label as the source wrote it (ours is mapped from it)."""
+    infra_errors: list[str] = Field(default_factory=list)
+    """Infrastructure failures of this trial's attempts, in order, one line each (e.g. a Ray
+    worker lost mid-phase, naming the node): the trial was re-run after each, and this outcome
+    is its last attempt's (`harness_error` when every attempt failed). Empty: the first attempt counted."""
 
     @model_validator(mode="before")
     @classmethod

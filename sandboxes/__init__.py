@@ -11,15 +11,16 @@ from typing import Any
 from sandboxes.base import Limits, Mount, PhaseRequest, PhaseResult, Sandbox
 from sandboxes.errors import SandboxError, SandboxUnavailable
 
-KINDS = ("local", "docker")
+KINDS = ("local", "docker", "ray")
 """Sandbox kinds `make_sandbox` knows."""
 
 
 def make_sandbox(kind: str, **options: Any) -> Sandbox:
-    """Return a sandbox of the given kind (`local` or `docker`).
+    """Return a sandbox of the given kind (`local`, `docker` or `ray`).
 
     `options` go to the sandbox's constructor (e.g. `root_dir` for `local`,
-    `image` for `docker`: an image id from `sandboxes.images.ensure_image`).
+    `image` for `docker`: an image id from `sandboxes.images.ensure_image`;
+    `inner` (an `InnerSandbox`), `address`, `gpus_per_phase` for `ray`).
     Raises `SandboxUnavailable` for a kind that cannot be used here and
     `SandboxError` for a kind that does not exist.
     """
@@ -31,6 +32,10 @@ def make_sandbox(kind: str, **options: Any) -> Sandbox:
         from sandboxes.docker import DockerSandbox
 
         return DockerSandbox(**options)
+    if kind == "ray":
+        from sandboxes.ray_cluster import RaySandbox
+
+        return RaySandbox(**options)
     raise SandboxError(f"unknown sandbox kind {kind!r}; known kinds: {', '.join(KINDS)}")
 
 
@@ -44,6 +49,10 @@ def __getattr__(name: str) -> Any:
         from sandboxes.docker import DockerSandbox
 
         return DockerSandbox
+    if name == "RaySandbox":
+        from sandboxes.ray_cluster import RaySandbox
+
+        return RaySandbox
     raise AttributeError(f"module 'sandboxes' has no attribute {name!r}")
 
 
@@ -55,6 +64,7 @@ __all__ = [
     "Mount",
     "PhaseRequest",
     "PhaseResult",
+    "RaySandbox",
     "Sandbox",
     "SandboxError",
     "SandboxUnavailable",
