@@ -2,11 +2,12 @@
 
 Each non-blank line is one JSON object::
 
-    {"hypothesis": str, "diff": str, "parent": "t0003", "specialist": str, "expected_delta": 0.01}
+    {"hypothesis": str, "diff": str, "parent": "t0003", "specialist": str, "expected_delta": 0.01,
+     "fidelity": "smoke"}
 
-`parent`, `specialist` and `expected_delta` are optional (null counts as
-absent). The whole file is validated when the agent is made, so a bad file
-fails before the run starts. The agent's position in the file is derived from
+`parent`, `specialist`, `expected_delta` and `fidelity` (the level the trial
+asks to run at) are optional (null counts as absent). The whole file is
+validated when the agent is made, so a bad file fails before the run starts. The agent's position in the file is derived from
 the lineage (how many trials the scripted agent already wrote), so a resumed
 run carries on where the interrupted one stopped.
 """
@@ -22,7 +23,7 @@ from harness.agents.base import AgentContext, AgentError
 from harness.types import TRIAL_ID_PATTERN, Proposal
 
 REQUIRED = ("hypothesis", "diff")
-OPTIONAL = ("parent", "specialist", "expected_delta")
+OPTIONAL = ("parent", "specialist", "expected_delta", "fidelity")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class ScriptedEntry:
     parent: str | None = None
     specialist: str | None = None
     expected_delta: float | None = None
+    fidelity: str | None = None
 
 
 def _type_name(value: object) -> str:
@@ -83,7 +85,7 @@ def load_proposals(path: Path) -> list[ScriptedEntry]:
                 raise AgentError(f"{where}: {key!r} must be a string, got {_type_name(obj[key])}")
         if not obj["hypothesis"].strip():
             raise AgentError(f"{where}: 'hypothesis' is empty")
-        for key in ("parent", "specialist"):
+        for key in ("parent", "specialist", "fidelity"):
             value = obj.get(key)
             if value is not None and not isinstance(value, str):
                 raise AgentError(f"{where}: {key!r} must be a string or null, got {_type_name(value)}")
@@ -101,6 +103,7 @@ def load_proposals(path: Path) -> list[ScriptedEntry]:
                 parent=parent,
                 specialist=obj.get("specialist"),
                 expected_delta=None if delta is None else float(delta),
+                fidelity=obj.get("fidelity"),
             )
         )
     if not entries:
@@ -136,4 +139,5 @@ class ScriptedAgent:
             parent=entry.parent,
             specialist=entry.specialist,
             expected_delta=entry.expected_delta,
+            fidelity=entry.fidelity,
         )
