@@ -94,8 +94,10 @@ def _fidelity_policy(name: str | None, budget: float | None, eta: int | None, br
     """The FidelityPolicy the options ask for (None: plain fixed, no budget, nothing given)."""
     from harness.types import FidelityPolicy
 
+    from harness.loop import RunError
+
     if name != "halving" and (eta is not None or bracket is not None):
-        raise click.UsageError("--eta and --bracket go with --fidelity-policy halving")
+        raise RunError("--eta and --bracket go with --fidelity-policy halving")
     if name is None and budget is None:
         return None
     name = name or "fixed"
@@ -174,7 +176,7 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
     """Run trials of RECIPE (default: the CPU recipe `collision`) and record them in a lineage."""
     from harness.agents.base import make_agent
     from harness.console import ConsoleReporter, fidelity_summary, label_counts, summary_table
-    from harness.loop import Run, RunError, check_specialists, default_run_id
+    from harness.loop import Run, RunError, check_specialists, default_run_id, describe_policy
 
     from harness.scheduler import plan_slots
 
@@ -201,8 +203,8 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
     policy = _fidelity_policy(fidelity_policy, budget, eta, bracket)
     effective = info.fidelity_policy if resume is not None else policy
     if effective is not None and effective.name == "halving" and parallel > 1:
-        raise click.UsageError("--fidelity-policy halving runs one trial at a time (a rung is ranked once all "
-                               "its trials are recorded): use --parallel 1")
+        raise RunError("--fidelity-policy halving runs one trial at a time (a rung is ranked once all its "
+                       "trials are recorded): use --parallel 1")
     trials = _trial_cap(trials, effective, loaded.spec)
     chosen_specialists = tuple(n.strip() for n in specialists.split(",") if n.strip()) if specialists else ()
     check_specialists(loaded.spec, chosen_specialists)  # before anything is created
@@ -220,7 +222,7 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
     reporter = ConsoleReporter(console, trials, loaded.spec.metric.name)
     console.print(
         f"[bold]harness run[/] recipe={loaded.spec.name} agent={agent.name} sandbox={sandbox.name} "
-        f"trials={trials} run={run_dir}"
+        f"trials={trials} run={run_dir}" + (f" ({describe_policy(effective)})" if effective is not None else "")
     )
     try:
         if resume is not None:
