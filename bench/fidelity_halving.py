@@ -13,7 +13,7 @@ and the trials per level. Each run's lineage is verified (`harness replay
 --verify`); a run that does not verify stops the bench.
 
     python bench/fidelity_halving.py [--seeds 0,1,2] [--budget 20] [--out DIR] [--recipe collision]
-    python bench/fidelity_halving.py --quick        # budget 2.5, seed 0: a check that it works
+    python bench/fidelity_halving.py --quick        # budget 4, seed 0: a check that it works
 """
 
 from __future__ import annotations
@@ -132,12 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=20.0, help="full-trial units per run")
     parser.add_argument("--out", type=Path, help="where the runs go (default: a temporary folder)")
     parser.add_argument("--sandbox", default="local", choices=["local", "docker", "auto"])
-    parser.add_argument("--quick", action="store_true", help="budget 2.5, first seed only")
+    parser.add_argument("--quick", action="store_true", help="budget 4, first seed only")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     budget = args.budget
     if args.quick:
-        seeds, budget = seeds[:1], 2.5
+        seeds, budget = seeds[:1], 4.0
     out = args.out or Path(tempfile.mkdtemp(prefix="fidelity-halving-"))
     out.mkdir(parents=True, exist_ok=True)
     print(f"recipe {args.recipe}, agent random, budget {budget:g} full-trial units, seeds {seeds}; runs in {out}",

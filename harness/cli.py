@@ -339,6 +339,9 @@ def show(run_dir, trial):
     console.print(f"[bold]{t.id}[/] parent={t.parent or '-'} agent={t.proposal.agent} "
                   f"specialist={t.proposal.specialist or '-'} fidelity={t.fidelity} seeds={t.seeds}")
     console.print(f"commit {t.commit}")
+    if t.fidelity_move is not None and t.parent in records:
+        console.print(f"{t.fidelity_move} of {t.parent}: its code, unchanged, "
+                      f"{records[t.parent].trial.fidelity} -> {t.fidelity}")
     console.print(f"\n[bold]hypothesis[/]\n{escape(t.proposal.hypothesis)}")
     if t.proposal.diff:
         console.print("\n[bold]diff[/]")
