@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from evaluators.decision import decide, keep_references
 from harness.trial_exec import seed_scores
@@ -24,8 +24,9 @@ class ReplayTrial(BaseModel):
     parent: str | None
     agent: str
     specialist: str | None
-    fidelity: str
-    """Level the trial ran at (an addition to the DESIGN contract)."""
+    fidelity: str = Field(exclude=True)
+    """Level the trial ran at: shown in the trial tables, left out of `replay --json`,
+    whose trial keys are fixed by DESIGN.md."""
     hypothesis: str
     status: str | None
     label: str | None
