@@ -29,6 +29,6 @@ def test_quick_bench_compares_halving_with_plain_full_trials(tmp_path, capsys):
     assert 0 < halving_units <= 4.0
     # the halving run spread its trials over the three levels; the plain one ran full only
     assert rows["plain seed 0"].group(6) == "full 4"
-    assert rows["halving seed 0"].group(6) == "smoke 2, short 2, full 1"
+    assert rows["halving seed 0"].group(6) == "tiny 2, smoke 2, full 1"
     assert "halving - plain best full score: mean" in out
     assert (tmp_path / "plain-seed0").is_dir() and (tmp_path / "halving-seed0").is_dir()

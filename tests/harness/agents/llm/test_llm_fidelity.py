@@ -21,11 +21,11 @@ from harness.agents.llm.view import render_view  # noqa: E402
 def leveled() -> FakeLineage:
     lin = FakeLineage(baseline_score=0.45)
     steps = [  # (parent, level, move, agent, label, score, hypothesis)
-        ("t0000", "smoke", "reference", "reference", "keep", 0.30, "Reference: the baseline's code at smoke"),
-        ("t0000", "smoke", None, "anthropic", "keep", 0.81, "A GRU over V-JEPA features"),
-        ("t0002", "short", "promotion", "promotion", "keep", 0.86, "Promote t0002 (smoke) to short"),
-        ("t0003", "full", "promotion", "promotion", "keep", 0.90, "Promote t0003 (short) to full"),
-        ("t0000", "smoke", None, "anthropic", "not_improved", 0.28, "Focal loss"),
+        ("t0000", "tiny", "reference", "reference", "keep", 0.30, "Reference: the baseline's code at tiny"),
+        ("t0000", "tiny", None, "anthropic", "keep", 0.81, "A GRU over V-JEPA features"),
+        ("t0002", "smoke", "promotion", "promotion", "keep", 0.86, "Promote t0002 (tiny) to smoke"),
+        ("t0003", "full", "promotion", "promotion", "keep", 0.90, "Promote t0003 (smoke) to full"),
+        ("t0000", "tiny", None, "anthropic", "not_improved", 0.28, "Focal loss"),
     ]
     for parent, level, move, agent, label, score, hypothesis in steps:
         lin.add(hypothesis=hypothesis, parent=parent, agent=agent, label=label, score=score)
@@ -38,14 +38,14 @@ def leveled() -> FakeLineage:
 
 def test_the_view_shows_each_idea_at_every_level_it_reached():
     lin = leveled()
-    view = render_view(lin.ctx(fidelity="smoke", fidelity_policy="halving"))
-    assert "- t0002 smoke 0.8100 -> t0003 short 0.8600 -> t0004 full 0.9000: A GRU over V-JEPA features" in view
-    assert "- t0000 full 0.4500 -> t0001 smoke 0.3000: baseline (the recipe as shipped)" in view
+    view = render_view(lin.ctx(fidelity="tiny", fidelity_policy="halving"))
+    assert "- t0002 tiny 0.8100 -> t0003 smoke 0.8600 -> t0004 full 0.9000: A GRU over V-JEPA features" in view
+    assert "- t0000 full 0.4500 -> t0001 tiny 0.3000: baseline (the recipe as shipped)" in view
     assert "Current best: t0004 @full ap=0.9000" in view
-    assert "this proposal runs at smoke (halving policy)" in view
+    assert "this proposal runs at tiny (halving policy)" in view
     # headlines name the level; a delta against a parent at another level is not shown
-    assert "### t0003 <- t0002 @short: KEEP keep ap=0.8600\n" in view
-    assert "### t0005 <- t0000 @smoke: DISCARD not_improved ap=0.2800\n" in view
+    assert "### t0003 <- t0002 @smoke: KEEP keep ap=0.8600\n" in view
+    assert "### t0005 <- t0000 @tiny: DISCARD not_improved ap=0.2800\n" in view
     # the leaderboard ranks the run's level only
     board = view.split("## Leaderboard")[1].split("##")[0]
     assert "t0004 @full" in board and "t0002" not in board
@@ -61,13 +61,13 @@ def test_one_level_views_are_unchanged():
 
 def test_the_brief_explains_the_levels_and_the_policy():
     lin = leveled()
-    halving = build_prompt(lin.ctx(fidelity="smoke", fidelity_policy="halving")).system
+    halving = build_prompt(lin.ctx(fidelity="tiny", fidelity_policy="halving")).system
     assert "## Fidelity levels (cheapest first; cost relative to full = 1)" in halving
-    assert "successive halving: your new idea runs at the lowest level (smoke)" in halving
+    assert "successive halving: your new idea runs at the lowest level (tiny)" in halving
     assert "You cannot choose the level" in halving
     fixed = build_prompt(lin.ctx(fidelity="full")).system
     assert "Your trial runs at full unless you set `fidelity` to another level" in fixed
-    assert "- smoke: cost " in fixed and "HARNESS_EPOCH_SCALE=0.25" in fixed
+    assert "- tiny: cost 0.6, 1 seed(s), HARNESS_DATA_FRACTION=0.25, HARNESS_EPOCH_SCALE=0.25" in fixed
 
 
 def test_an_answer_may_ask_for_a_level():
