@@ -3,23 +3,25 @@ table puts their figures side by side (no timing is asserted)."""
 
 from __future__ import annotations
 
-import importlib.util
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.e2e
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "fidelity_halving.py"
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_quick_bench_compares_halving_with_plain_full_trials(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("fidelity_halving", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    assert bench.main(["--quick", "--out", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
+def test_quick_bench_compares_halving_with_plain_full_trials(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run([sys.executable, ROOT / "bench" / "fidelity_halving.py", "--quick", "--out", tmp_path],
+                            capture_output=True, text=True, env=env, timeout=1200)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
     assert "budget 4 full-trial units, seeds [0]" in out
     rows = {m.group(1): m for m in re.finditer(
         r"^(plain seed 0|halving seed 0|plain mean|halving mean)\s+(\S+)\s+([\d.]+)\s+(\d+)\s+(\d+)\s+(.*)$", out, re.M)}
