@@ -174,7 +174,8 @@ class Run:
         lock = _take_lock(paths)
         info = lineage.run_info()
         # Default: carry on at the run's own level (the baseline's), not the recipe's default.
-        fidelity = _check_fidelity(info.recipe, fidelity or lineage.record(BASELINE_TRIAL_ID).trial.fidelity)
+        baseline = next((r for r in lineage.records()[:1] if r.trial.id == BASELINE_TRIAL_ID), None)
+        fidelity = _check_fidelity(info.recipe, fidelity or (baseline.trial.fidelity if baseline else None))
         digest = snapshot_evaluator(recipe.evaluator_dir, paths.evaluator)
         if digest != info.evaluator_digest:
             raise RunError(
