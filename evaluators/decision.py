@@ -5,6 +5,10 @@ the recipe's noise margin. When the candidate and a reference both have two or
 more seeds, the difference must also pass a one-sided Welch t-test at the
 recipe's significance level. A missing reference (the baseline has no parent;
 a run may have no best yet) is skipped.
+
+With several fidelity levels in one run a smoke score is never compared with a
+full one: `keep_references` picks both references at the trial's own level. The
+loop (at record time) and replay (re-deriving every decision) both call it.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from __future__ import annotations
 import math
 import statistics
 import warnings
+from collections.abc import Container, Mapping
 
-from harness.types import Direction, Frozen, GateResult, GateSpec, MetricSpec
+from harness.types import Direction, Frozen, GateResult, GateSpec, MetricSpec, Trial, TrialRecord
 
 
 class Decision(Frozen):
@@ -100,6 +105,39 @@ def decide(
         clauses.append(text)
     verdict = "keep" if keep else "not improved"
     return Decision(keep=keep, reason=f"{verdict}: {head} vs {' and '.join(clauses)}")
+
+
+def keep_references(
+    trial: Trial,
+    records: Mapping[str, TrialRecord],
+    recorded: Container[str],
+    level_best: Mapping[str, str],
+) -> tuple[TrialRecord | None, TrialRecord | None]:
+    """The two references of the keep rule for `trial`, both at its level L.
+
+    - ancestor: the nearest ancestor (walking trial parents) at level L, provided
+      its outcome is among `recorded` (the outcomes recorded before this one);
+      with one level in the run this is the parent. Ancestors at other levels are
+      walked past: a promoted trial is compared with the code it came from at L.
+    - best: `level_best[L]`, the last trial kept at level L before this outcome.
+
+    Either is None when there is none; `decide` skips a reference without scores.
+    """
+    level = trial.fidelity
+    ancestor: TrialRecord | None = None
+    seen: set[str] = set()
+    tid = trial.parent
+    while tid is not None and tid not in seen:  # a damaged lineage may hold a cycle
+        seen.add(tid)
+        record = records.get(tid)
+        if record is None:
+            break
+        if record.trial.fidelity == level:
+            ancestor = record if tid in recorded else None
+            break
+        tid = record.trial.parent
+    best_id = level_best.get(level)
+    return ancestor, records.get(best_id) if best_id is not None else None
 
 
 def gates(spec_gates: list[GateSpec], metrics_per_seed: list[dict[str, float]]) -> list[GateResult]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -109,6 +110,33 @@ def cluster_sandbox(address: str, kind: str, recipe, gpus_per_trial: int | None)
     return make_sandbox("ray", inner=inner, address=address, gpus_per_phase=gpus)
 
 
+def _fidelity_policy(name: str | None, budget: float | None, eta: int | None, bracket: int | None):
+    """The FidelityPolicy the options ask for (None: plain fixed, no budget, nothing given)."""
+    from harness.types import FidelityPolicy
+
+    from harness.loop import RunError
+
+    if name != "halving" and (eta is not None or bracket is not None):
+        raise RunError("--eta and --bracket go with --fidelity-policy halving")
+    if name is None and budget is None:
+        return None
+    name = name or "fixed"
+    if name == "halving":
+        return FidelityPolicy(name=name, budget=20.0 if budget is None else budget, eta=eta or 3, bracket=bracket)
+    return FidelityPolicy(name=name, budget=budget)
+
+
+def _trial_cap(trials: int | None, policy, spec) -> int:
+    """--trials, or its default: 20, or under halving enough for the budget to be the limit
+    (every paid trial at the cheapest level, and as many again that fail before running)."""
+    if trials is not None:
+        return trials
+    if policy is None or policy.name != "halving":
+        return 20
+    cheapest = min(level.cost for level in spec.fidelities.values())
+    return 2 * math.ceil(policy.budget / cheapest) + len(spec.fidelities)
+
+
 def _parse_gpus(value: str | None) -> tuple[int, ...]:
     if not value:
         return ()
@@ -126,8 +154,9 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
 @click.option("--agent", "agent_name", default="random", show_default=True,
               help="Who proposes trials: random, bayes, scripted, anthropic or openai.")
 @click.option("--proposals", type=click.Path(path_type=Path), help="JSONL proposals for --agent scripted.")
-@click.option("--trials", type=click.IntRange(min=0), default=20, show_default=True,
-              help="New trials to propose (the baseline t0000 comes on top).")
+@click.option("--trials", type=click.IntRange(min=0), default=None,
+              help="New trials to propose (the baseline t0000 comes on top)  [default: 20; with "
+                   "--fidelity-policy halving: as many as the --budget pays for]")
 @click.option("--sandbox", "sandbox_kind", type=click.Choice(["auto", "local", "docker"]), default="auto",
               envvar="HARNESS_SANDBOX",
               show_default=True, help="Where trial phases run.")
@@ -135,7 +164,18 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
               help="Folder that receives the run directory.")
 @click.option("--run-id", help="Run directory name (default: RECIPE-<UTC time>).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the agents and the scheduler.")
-@click.option("--fidelity", help="Fidelity level of the recipe to run trials at (default: the recipe's).")
+@click.option("--fidelity", help="Fidelity level of the recipe to run trials at (default: the recipe's; "
+              "on --resume: the run's).")
+@click.option("--fidelity-policy", type=click.Choice(["fixed", "halving"]), default=None,
+              help="fixed: every trial at --fidelity (a proposal may ask for another level); halving: successive "
+                   "halving from the cheapest level up to --fidelity  [default: fixed]")
+@click.option("--budget", type=click.FloatRange(min=0, min_open=True),
+              help="Compute budget in full-trial units (sum of the level costs of the trials that ran, the "
+                   "baseline not counted); no trial starts that would exceed it  [default with halving: 20]")
+@click.option("--eta", type=click.IntRange(min=2), default=None,
+              help="halving: the best 1/eta of a rung (rounded up) is promoted one level up  [default: 3]")
+@click.option("--bracket", type=click.IntRange(min=1), default=None,
+              help="halving: new proposals per bracket at the lowest level  [default: eta^(levels - 1)]")
 @click.option("--parallel", type=click.IntRange(min=1), default=1, show_default=True,
               help="Trials run at once; with K > 1 the next proposal is prepared while trials run.")
 @click.option("--gpus", help="GPU ids given to trials, e.g. 0,1,2,3.")
@@ -152,12 +192,13 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
 @click.option("--view-tokens", type=click.IntRange(min=500), help="Token budget of the lineage view (default 6000).")
 @click.option("--specialists", help="Comma-separated specialists of the recipe that take turns proposing.")
 @click.option("--max-cost", type=click.FloatRange(min=0), help="Stop proposing once proposals cost this many USD.")
-def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, fidelity, parallel, gpus,
-        gpus_per_trial, cluster, resume, model, base_url, prices, max_repairs, view_tokens, specialists, max_cost):
+def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, fidelity, fidelity_policy, budget,
+        eta, bracket, parallel, gpus, gpus_per_trial, cluster, resume, model, base_url, prices, max_repairs,
+        view_tokens, specialists, max_cost):
     """Run trials of RECIPE (default: the CPU recipe `collision`) and record them in a lineage."""
     from harness.agents.base import make_agent
-    from harness.console import ConsoleReporter, label_counts, summary_table
-    from harness.loop import Run, RunError, check_specialists, default_run_id
+    from harness.console import ConsoleReporter, fidelity_summary, label_counts, summary_table
+    from harness.loop import Run, RunError, check_specialists, default_run_id, describe_policy
 
     from harness.scheduler import plan_slots
 
@@ -187,6 +228,12 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
     else:
         loaded = load_recipe(recipe or DEFAULT_RECIPE)
         run_dir = out / (run_id or default_run_id(loaded.spec.name, out))
+    policy = _fidelity_policy(fidelity_policy, budget, eta, bracket)
+    effective = info.fidelity_policy if resume is not None else policy
+    if effective is not None and effective.name == "halving" and parallel > 1:
+        raise RunError("--fidelity-policy halving runs one trial at a time (a rung is ranked once all its "
+                       "trials are recorded): use --parallel 1")
+    trials = _trial_cap(trials, effective, loaded.spec)
     chosen_specialists = tuple(n.strip() for n in specialists.split(",") if n.strip()) if specialists else ()
     check_specialists(loaded.spec, chosen_specialists)  # before anything is created
     llm_options = {"model": model, "base_url": base_url, "prices": prices, "max_repairs": max_repairs,
@@ -206,15 +253,15 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
     reporter = ConsoleReporter(console, trials, loaded.spec.metric.name)
     console.print(
         f"[bold]harness run[/] recipe={loaded.spec.name} agent={agent.name} sandbox={sandbox.name} "
-        f"trials={trials} run={run_dir}"
+        f"trials={trials} run={run_dir}" + (f" ({describe_policy(effective)})" if effective is not None else "")
     )
     try:
         if resume is not None:
             the_run = Run.resume(loaded, run_dir, agent=agent, sandbox=sandbox, reporter=reporter,
-                                 fidelity=fidelity, gpus=gpu_ids)
+                                 fidelity=fidelity, gpus=gpu_ids, policy=policy)
         else:
             the_run = Run.create(loaded, run_dir, agent=agent, sandbox=sandbox, reporter=reporter,
-                                 seed=seed, fidelity=fidelity, gpus=gpu_ids)
+                                 seed=seed, fidelity=fidelity, gpus=gpu_ids, policy=policy)
         try:
             the_run.configure(specialists=chosen_specialists, max_cost_usd=max_cost)
             the_run.run(trials, slots)
@@ -227,6 +274,7 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
     with Lineage.open(run_dir) as lineage:
         records = lineage.records()
         best = lineage.best()
+        info = lineage.run_info()
     console.print(summary_table(records, best, loaded.spec.metric.name))
     best_record = next((r for r in records if r.trial.id == best), None)
     best_score = best_record.outcome.score if best_record and best_record.outcome else None
@@ -236,7 +284,10 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
     if tokens_in or tokens_out:
         cost = sum(r.trial.proposal.usage.cost_usd for r in records)
         console.print(f"model usage: {tokens_in:,} input + {tokens_out:,} output tokens, ${cost:.4f}")
-    console.print(f"best: {best} {loaded.spec.metric.name}={best_score}")
+    if len({r.trial.fidelity for r in records}) > 1 or info.fidelity_policy is not None:
+        console.print(fidelity_summary(info, records))
+    console.print(f"best: {best} {loaded.spec.metric.name}={best_score}"
+                  + (f" (at {best_record.trial.fidelity})" if best_record is not None else ""))
     console.print(f"run directory: {run_dir}   audit it with: harness replay {run_dir} --verify")
 
 
@@ -319,6 +370,9 @@ def show(run_dir, trial):
     console.print(f"[bold]{t.id}[/] parent={t.parent or '-'} agent={t.proposal.agent} "
                   f"specialist={t.proposal.specialist or '-'} fidelity={t.fidelity} seeds={t.seeds}")
     console.print(f"commit {t.commit}")
+    if t.fidelity_move is not None and t.parent in records:
+        console.print(f"{t.fidelity_move} of {t.parent}: its code, unchanged, "
+                      f"{records[t.parent].trial.fidelity} -> {t.fidelity}")
     console.print(f"\n[bold]hypothesis[/]\n{escape(t.proposal.hypothesis)}")
     if t.proposal.diff:
         console.print("\n[bold]diff[/]")

@@ -10,8 +10,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness.fidelity import describe_spend
 from harness.replay import trial_row
-from harness.types import Status, Trial, TrialRecord
+from harness.types import RunInfo, Status, Trial, TrialRecord
 
 LABEL_STYLE = {Status.keep: "bold green", Status.discard: "yellow", Status.fail: "red"}
 
@@ -61,8 +62,9 @@ class ConsoleReporter:
         took = time.monotonic() - self.started.pop(record.trial.id, time.monotonic())
         style = LABEL_STYLE[outcome.status]
         best_score = best.outcome.score if best.outcome else None
+        level = f"@{record.trial.fidelity} " if record.trial.fidelity != best.trial.fidelity else ""
         self.console.print(
-            f"{record.trial.id}  {record.trial.proposal.agent:<9} [{style}]{outcome.label.value:<19}[/] "
+            f"{record.trial.id}  {record.trial.proposal.agent:<9} {level}[{style}]{outcome.label.value:<19}[/] "
             f"{self.metric}={fmt_score(outcome.score):<7} best={fmt_score(best_score)} ({best.trial.id})  "
             f"{took:5.1f}s  {escape(short(record.trial.proposal.hypothesis, 60))}",
             highlight=False,
@@ -87,9 +89,13 @@ def replay_table(report) -> Table:
 
 
 def trial_table(title: str, rows, best_id: str | None, score_name: str) -> Table:
-    """One line per trial (rows are `harness.replay.ReplayTrial`); the best is starred."""
+    """One line per trial (rows are `harness.replay.ReplayTrial`); the best is starred.
+    A fidelity column appears when the trials ran at more than one level."""
+    rows = list(rows)
+    levels = len({row.fidelity for row in rows}) > 1
     table = Table(title=title)
-    for column in ("trial", "parent", "agent", "label", score_name, "hypothesis"):
+    columns = ("trial", "parent", "agent", *(("fidelity",) if levels else ()), "label", score_name, "hypothesis")
+    for column in columns:
         table.add_column(column, justify="right" if column == score_name else "left")
     for row in rows:
         style = LABEL_STYLE[Status(row.status)] if row.status else "dim"
@@ -97,11 +103,18 @@ def trial_table(title: str, rows, best_id: str | None, score_name: str) -> Table
             row.id + (" ★" if row.id == best_id else ""),
             row.parent or "-",
             row.agent,
+            *((row.fidelity,) if levels else ()),
             f"[{style}]{row.label or '(not evaluated)'}[/]",
             fmt_score(row.score),
             escape(short(row.hypothesis, 60)),
         )
     return table
+
+
+def fidelity_summary(info: RunInfo, records: list[TrialRecord]) -> str:
+    """Compute spent per level against the run's budget (one line)."""
+    policy = info.fidelity_policy
+    return describe_spend(info.recipe, records, policy.budget if policy else None)
 
 
 def label_counts(records: list[TrialRecord]) -> str:

@@ -18,17 +18,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
-from evaluators.decision import decide
+from evaluators.decision import decide, keep_references
 from evaluators.legality import check_diff
 from harness import __version__
 from harness.agents.base import Agent, AgentContext
 from harness.evaluator_code import EvaluatorCodeError, load_entry, snapshot_evaluator
+from harness.fidelity import Policy, PolicyError, SameCode, Stop, kept_by_level, make_policy
 from harness.recipe_loader import LoadedRecipe
 from harness.recovery import repair_best, stop_stray_phases
 from harness.scheduler import SlotPlan, plan_slots, run_slots
 from harness.trial_exec import RunPaths, TrialExecutor, seed_scores, utc_now
 from harness.types import (
     BASELINE_TRIAL_ID,
+    FidelityPolicy,
     Label,
     Outcome,
     Proposal,
@@ -79,10 +81,19 @@ class Run:
     max_cost_usd: float | None = None
     """Stop proposing once the run's recorded proposals cost this much."""
     _stop_reason: str | None = field(default=None, repr=False)
+    policy: Policy | None = field(default=None, repr=False)
+    """Which level the next trial runs at, and when the budget is spent (from `info`)."""
+    _level_best: dict[str, str] = field(default_factory=dict, repr=False)
+    """Level -> the last trial kept at that level (the keep rule's `best` reference)."""
 
     @property
     def spec(self) -> RecipeSpec:
         return self.info.recipe
+
+    @property
+    def target_level(self) -> str:
+        """The baseline's level: `best` is the best kept trial at this level."""
+        return self.lineage.record(BASELINE_TRIAL_ID).trial.fidelity
 
     # -- creation -----------------------------------------------------------
 
@@ -98,11 +109,16 @@ class Run:
         seed: int,
         fidelity: str | None = None,
         gpus: tuple[int, ...] = (),
+        policy: FidelityPolicy | None = None,
     ) -> "Run":
         refuse_interrupted_creation(run_dir)
         if run_dir.exists() and any(run_dir.iterdir()):
             raise RunError(f"{run_dir} already exists and is not empty; choose another --run-id or --out")
         fidelity = _check_fidelity(recipe.spec, fidelity)
+        try:  # refuse a policy the recipe cannot serve before anything is created
+            make_policy(recipe.spec, fidelity, policy)
+        except PolicyError as exc:
+            raise RunError(str(exc)) from None
         run_dir.mkdir(parents=True, exist_ok=True)
         paths = RunPaths(run_dir)
         # The lock comes first: it also marks the folder as a run being created, so a
@@ -127,6 +143,7 @@ class Run:
             seed=seed,
             created=utc_now(),
             harness_version=__version__,
+            fidelity_policy=policy,
         )
         lineage.start(info)
         run = cls(recipe, lineage, paths, info, sandbox, agent, reporter, fidelity, gpus, lock)
@@ -145,16 +162,22 @@ class Run:
         reporter: Reporter,
         fidelity: str | None = None,
         gpus: tuple[int, ...] = (),
+        policy: FidelityPolicy | None = None,
     ) -> "Run":
         refuse_interrupted_creation(run_dir)
         lineage = Lineage.open(run_dir)
+        if policy is not None and policy != (lineage.run_info().fidelity_policy or FidelityPolicy(name="fixed")):
+            raise RunError(f"{run_dir} was started with {describe_policy(lineage.run_info().fidelity_policy)}; "
+                           "a resumed run keeps it (leave out the fidelity policy options)")
         paths = RunPaths(run_dir)
         lock = _take_lock(paths)
         for leftover in lineage.discard_interrupted_writes():
             reporter.note(f"removed {leftover} (a write cut short)")
         lineage.refresh()  # opened before the lock was ours: a dying writer may have moved the ledger since
         info = lineage.run_info()
-        fidelity = _check_fidelity(info.recipe, fidelity)
+        # Default: carry on at the run's own level (the baseline's), not the recipe's default.
+        baseline = next((r for r in lineage.records()[:1] if r.trial.id == BASELINE_TRIAL_ID), None)
+        fidelity = _check_fidelity(info.recipe, fidelity or (baseline.trial.fidelity if baseline else None))
         digest = snapshot_evaluator(recipe.evaluator_dir, paths.evaluator)
         if digest != info.evaluator_digest:
             raise RunError(
@@ -214,6 +237,18 @@ class Run:
     def run(self, trials: int, slots: SlotPlan | None = None) -> None:
         """Finish interrupted trials, then propose and run up to `trials` new ones."""
         slots = slots or plan_slots(1, self.gpus, len(self.gpus))
+        chosen = self.info.fidelity_policy
+        if chosen is not None and chosen.name == "halving" and self.fidelity != self.target_level:
+            raise RunError(f"this halving run promotes up to {self.target_level!r} (its baseline's level); "
+                           f"it cannot continue at --fidelity {self.fidelity}")
+        try:
+            self.policy = make_policy(self.spec, self.fidelity, chosen)
+        except PolicyError as exc:
+            raise RunError(str(exc)) from None
+        if self.policy.name == "halving" and slots.parallel > 1:
+            raise RunError("--fidelity-policy halving runs one trial at a time (a rung is ranked once all its "
+                           "trials are recorded): use --parallel 1")
+        self._level_best = kept_by_level(self.lineage)
         pending = [r.trial for r in self.lineage.records() if r.outcome is None]
         if pending and pending[0].id == BASELINE_TRIAL_ID:
             baseline_trial = pending.pop(0)
@@ -257,6 +292,13 @@ class Run:
                 self._stop_reason = f"cost limit reached: ${spent:.4f} spent of --max-cost ${self.max_cost_usd:g}"
                 return None
         records = self.lineage.records()
+        assert self.policy is not None, "run() prepares the policy"
+        step = self.policy.next_step(records)
+        if isinstance(step, Stop):
+            self._stop_reason = step.reason
+            return None
+        if isinstance(step, SameCode):
+            return self._record_same_code(step)
         best = self.lineage.best() or BASELINE_TRIAL_ID
         number = self.lineage.next_trial_number()
         ctx = AgentContext(
@@ -268,6 +310,8 @@ class Run:
             specialist=self._next_specialist(number),
             seed=_derive_seed(self.info.seed, number),
             trial_number=number,
+            fidelity=step.level,
+            fidelity_policy=self.policy.name,
         )
         proposal = self.agent.propose(ctx)
         if proposal is None:
@@ -277,13 +321,14 @@ class Run:
         by_id = {r.trial.id: r for r in records}
         parent_id = proposal.parent or best
         proposal = proposal.model_copy(update={"parent": parent_id if parent_id in by_id else None})
-        fidelity = self.fidelity
-        seeds = self.spec.fidelities[fidelity].seeds
+        fidelity, level_problem = self.policy.level_for(step, proposal.fidelity, records)
 
         failure = None
         if parent_id not in by_id:
             failure = (Label.malformed_proposal, f"parent trial {parent_id!r} does not exist in this run")
             parent_id = best
+        if failure is None and level_problem is not None:
+            failure = (Label.malformed_proposal, level_problem)
         parent_commit = by_id[parent_id].trial.commit
         tree = self.lineage.tree_of(parent_commit)
         if failure is None and proposal.failure is not None:
@@ -312,17 +357,7 @@ class Run:
         commit = self.lineage.commit_trial(tree, parent_commit, proposal.hypothesis, trailers)
         if failure is None:
             proposal = proposal.model_copy(update={"diff": self.lineage.diff(parent_commit, commit)})
-        trial = Trial(
-            id=tid,
-            run_id=self.info.run_id,
-            parent=parent_id,
-            proposal=proposal.model_copy(update={"parent": parent_id}),
-            fidelity=fidelity,
-            seeds=seeds,
-            commit=commit,
-        )
-        self.lineage.record_proposed(TrialRecord(trial=trial))
-        self.reporter.trial_started(trial)
+        trial = self._record_proposed(tid, parent_id, proposal, fidelity, commit)
         if failure is not None:
             now = utc_now()
             outcome = Outcome(
@@ -335,12 +370,35 @@ class Run:
             self._record_outcome(trial, outcome)
         return trial
 
+    def _record_same_code(self, step: SameCode) -> Trial:
+        """A trial the harness makes: the parent's code, unchanged, at another level."""
+        tid = trial_id(self.lineage.next_trial_number())
+        parent_commit = self.lineage.record(step.parent).trial.commit
+        trailers = trial_trailers(tid, step.parent, step.move, None, step.level, step.move)
+        commit = self.lineage.commit_trial(self.lineage.tree_of(parent_commit), parent_commit, step.hypothesis, trailers)
+        proposal = Proposal(hypothesis=step.hypothesis, diff="", agent=step.move)
+        return self._record_proposed(tid, step.parent, proposal, step.level, commit, step.move)
+
+    def _record_proposed(
+        self, tid: str, parent_id: str, proposal: Proposal, fidelity: str, commit: str, move: str | None = None
+    ) -> Trial:
+        trial = Trial(
+            id=tid,
+            run_id=self.info.run_id,
+            parent=parent_id,
+            proposal=proposal.model_copy(update={"parent": parent_id}),
+            fidelity=fidelity,
+            seeds=self.spec.fidelities[fidelity].seeds,
+            commit=commit,
+            fidelity_move=move,
+        )
+        self.lineage.record_proposed(TrialRecord(trial=trial))
+        self.reporter.trial_started(trial)
+        return trial
+
     def _execute(self, trial: Trial, gpus: tuple[int, ...]) -> Outcome:
         """Run one trial (in a trial thread); infrastructure failures are retried, then `harness_error`."""
-        records = {r.trial.id: r for r in self.lineage.records()}
-        parent = records.get(trial.parent) if trial.parent else None
-        best_id = self.lineage.best()
-        best = records.get(best_id) if best_id else None
+        parent, best = self._references(trial)
         executor = TrialExecutor(
             spec=self.spec,
             lineage=self.lineage,
@@ -381,18 +439,24 @@ class Run:
         record = TrialRecord(trial=trial, outcome=outcome)
         self.lineage.record_outcome(record)
         if outcome.label is Label.keep:
-            self.lineage.set_best(trial.id)
+            self._level_best[trial.fidelity] = trial.id
+            if trial.fidelity == self.target_level:
+                self.lineage.set_best(trial.id)
         best_id = self.lineage.best() or BASELINE_TRIAL_ID
         self.reporter.trial_finished(record, self.lineage.record(best_id))
+
+    def _references(self, trial: Trial) -> tuple[TrialRecord | None, TrialRecord | None]:
+        """The keep rule's references at the trial's level (`keep_references`), as of now."""
+        records = {r.trial.id: r for r in self.lineage.records()}
+        recorded = {tid for tid, r in records.items() if r.outcome is not None}
+        return keep_references(trial, records, recorded, self._level_best)
 
     def _decide_now(self, trial: Trial, outcome: Outcome) -> Outcome:
         """Re-apply the keep rule at record time: with parallel trials the best may
         have moved since this trial started."""
         if trial.id == BASELINE_TRIAL_ID or outcome.label not in (Label.keep, Label.not_improved):
             return outcome
-        parent = self.lineage.record(trial.parent) if trial.parent else None
-        best_id = self.lineage.best()
-        best = self.lineage.record(best_id) if best_id else None
+        parent, best = self._references(trial)
         decision = decide(self.spec.metric, list(outcome.seed_scores), seed_scores(parent), seed_scores(best))
         label = Label.keep if decision.keep else Label.not_improved
         return outcome.model_copy(
@@ -424,6 +488,20 @@ class Run:
 def _derive_seed(run_seed: int, number: int) -> int:
     digest = hashlib.sha256(f"{run_seed}:{number}".encode()).digest()
     return int.from_bytes(digest[:4], "big")
+
+
+def describe_policy(policy: FidelityPolicy | None) -> str:
+    """The policy options as a user gives them."""
+    if policy is None:
+        return "--fidelity-policy fixed"
+    words = [f"--fidelity-policy {policy.name}"]
+    if policy.budget is not None:
+        words.append(f"--budget {policy.budget:g}")
+    if policy.name == "halving":
+        words.append(f"--eta {policy.eta}")
+        if policy.bracket is not None:
+            words.append(f"--bracket {policy.bracket}")
+    return " ".join(words)
 
 
 def _check_fidelity(spec: RecipeSpec, fidelity: str | None) -> str:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from evaluators.decision import decide
+from evaluators.decision import decide, keep_references
 from harness.trial_exec import seed_scores
 from harness.types import BASELINE_TRIAL_ID, Label, TrialRecord
 from trajectories.verify import VerifyReport, verify_lineage
@@ -24,6 +24,9 @@ class ReplayTrial(BaseModel):
     parent: str | None
     agent: str
     specialist: str | None
+    fidelity: str = Field(exclude=True)
+    """Level the trial ran at: shown in the trial tables, left out of `replay --json`,
+    whose trial keys are fixed by DESIGN.md."""
     hypothesis: str
     status: str | None
     label: str | None
@@ -70,12 +73,14 @@ def replay(run_dir: Path) -> ReplayReport:
 
 
 def decision_problems(report: VerifyReport) -> list[str]:
-    """Re-derive each keep/discard decision from recorded seed scores."""
+    """Re-derive each keep/discard decision from recorded seed scores, against the
+    references the loop used (`keep_references`: both at the trial's own level)."""
     assert report.info is not None
     metric = report.info.recipe.metric
     problems: list[str] = []
     by_id = {r.trial.id: r for r in report.records}
-    best: TrialRecord | None = None
+    recorded: set[str] = set()
+    level_best: dict[str, str] = {}
     # Walk outcomes in ledger order: with parallel trials, "the best at decision
     # time" is the last keep recorded before this outcome, not the last by id.
     for tid in report.outcome_order:
@@ -89,15 +94,16 @@ def decision_problems(report: VerifyReport) -> list[str]:
             problems.append(f"{tid}: scored by evaluator {outcome.evaluator_digest[:12]!r}, "
                             f"but the run's evaluator is {report.info.evaluator_digest[:12]!r}")
         if tid != BASELINE_TRIAL_ID and outcome.label in (Label.keep, Label.not_improved):
-            parent = by_id.get(record.trial.parent or "")
+            parent, best = keep_references(record.trial, by_id, recorded, level_best)
             decision = decide(metric, list(outcome.seed_scores), seed_scores(parent), seed_scores(best))
             if decision.keep != (outcome.label is Label.keep):
                 problems.append(
                     f"{tid}: recorded {outcome.label.value}, but the keep rule says "
                     f"{'keep' if decision.keep else 'not_improved'} ({decision.reason})"
                 )
+        recorded.add(tid)
         if outcome.label is Label.keep:
-            best = record
+            level_best[record.trial.fidelity] = tid
     return problems
 
 
@@ -110,6 +116,7 @@ def trial_row(record: TrialRecord) -> ReplayTrial:
         parent=record.trial.parent,
         agent=proposal.agent,
         specialist=proposal.specialist,
+        fidelity=record.trial.fidelity,
         hypothesis=proposal.hypothesis,
         status=outcome.status.value if outcome else None,
         label=outcome.label.value if outcome else None,

@@ -303,6 +303,15 @@ class RecipeSpec(Frozen):
                 return knob
         raise KeyError(name)
 
+    def fidelity_order(self) -> list[str]:
+        """The fidelity levels from the cheapest to the most costly (ties by name):
+        "a level above" another always means later in this list."""
+        return sorted(self.fidelities, key=lambda name: (self.fidelities[name].cost, name))
+
+    def fidelity_rank(self, level: str) -> int:
+        """Position of `level` in `fidelity_order` (ValueError when the recipe has no such level)."""
+        return self.fidelity_order().index(level)
+
 
 def matches_any(path: str, globs: list[str]) -> bool:
     """Whether the posix `path` matches one of `globs`.
@@ -375,6 +384,11 @@ class Proposal(Frozen):
     repair attempts): the harness records the trial with this label, unrun."""
     failure_reason: str = ""
     """Why, in words (the last error the agent's answer got)."""
+    fidelity: str | None = None
+    """Fidelity level the agent asks this trial to run at (None: the run's level).
+    Honoured under the `fixed` policy when the recipe has that level (otherwise the
+    trial is recorded `malformed_proposal`); under `halving` new ideas always start
+    at the lowest level."""
 
 
 class Trial(Frozen):
@@ -392,6 +406,37 @@ class Trial(Frozen):
     """Seeds it ran with."""
     commit: str = Field(pattern=r"^[0-9a-f]{40}$")
     """Commit in the lineage holding the trial's code."""
+    fidelity_move: Literal["promotion", "reference"] | None = None
+    """Set on trials the harness made to run its parent's code unchanged at another
+    level (empty diff, the parent's tree): `promotion`, a level above the parent's
+    (successive halving promotes the best of a rung); `reference`, the baseline's
+    code at a lower level, so that level has a score to compare against. None for
+    every trial an agent proposed (and the baseline)."""
+
+
+SAME_CODE_MOVES = ("promotion", "reference")
+"""Values of `Trial.fidelity_move`: trials that re-run their parent's code."""
+
+
+def code_origin(records: "list[TrialRecord]") -> dict[str, str]:
+    """Trial id -> id of the trial whose code it runs: itself, or, for a promotion or
+    reference trial, its parent's origin (so one idea keeps one id across levels)."""
+    origin: dict[str, str] = {}
+    for record in sorted(records, key=lambda r: trial_number(r.trial.id)):
+        t = record.trial
+        moved = t.fidelity_move is not None and t.parent is not None
+        origin[t.id] = origin.get(t.parent, t.parent) if moved else t.id  # type: ignore[arg-type]
+    return origin
+
+
+def fidelity_cost(spec: RecipeSpec, record: "TrialRecord") -> float:
+    """Compute a trial counts against a budget, in full-trial units: its level's cost
+    when it ran or is still to run, 0 when it was decided before running."""
+    outcome = record.outcome
+    if outcome is not None and not outcome.label.ran:
+        return 0.0
+    level = spec.fidelities.get(record.trial.fidelity)
+    return level.cost if level is not None else 0.0
 
 
 class GateResult(Frozen):
@@ -505,6 +550,21 @@ class ImportSource(Frozen):
     """Rows that were malformed and imported as far as they could be recovered, with line numbers."""
 
 
+class FidelityPolicy(Frozen):
+    """The fidelity policy of a run (`harness run --fidelity-policy`), fixed at its start."""
+
+    name: Literal["fixed", "halving"]
+    """`fixed`: trials run at the run's level (or the level a proposal asks for);
+    `halving`: successive halving from the cheapest level up to the run's level."""
+    budget: float | None = Field(default=None, gt=0)
+    """Compute budget in full-trial units: the sum of the level costs of the trials
+    that ran, the baseline not counted (None: no budget)."""
+    eta: int = Field(default=3, ge=2)
+    """Halving: the best 1/eta of a rung (rounded up) is promoted to the next level."""
+    bracket: int | None = Field(default=None, ge=1)
+    """Halving: new proposals per bracket at the lowest level (None: eta^(levels - 1))."""
+
+
 class RunInfo(Frozen):
     """Run metadata, stored once in the ledger (`run.json`)."""
 
@@ -529,3 +589,7 @@ class RunInfo(Frozen):
     imported: ImportSource | None = None
     """Set when the run was imported from an external trajectory: its trials carry
     no code, and keep decisions are the source's, not re-derived."""
+    fidelity_policy: FidelityPolicy | None = None
+    """How trials were spread over the recipe's fidelity levels and the compute budget
+    (None: every trial at the run's level, no budget)."""
+

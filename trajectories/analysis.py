@@ -24,6 +24,13 @@
 - **Rates**: trials per label, keep and failure rates, overall and per group.
 - **Comparison** (`compare`): best kept score after N trials of two runs
   (e.g. a guided agent against random).
+- **Fidelity** (runs with several levels): how well each level predicts the
+  next, as the Spearman rank correlation between the scores of the same code at
+  both levels (pairs from promotion and reference edges, chained: an idea's score
+  at each level it reached), per pair of adjacent levels and for every other
+  pair, with n; and the compute spent per level (cost units, trials, host
+  wallclock). The best and the convergence curve count only kept trials at the
+  run's level (the baseline's): scores of other levels do not compare.
 
 `analyze` never raises on a strange run: a statistic that cannot be computed
 is None with a note saying why.
@@ -54,6 +61,8 @@ from harness.types import (
     RunInfo,
     Status,
     TrialRecord,
+    code_origin,
+    fidelity_cost,
     trial_number,
 )
 
@@ -173,6 +182,43 @@ class BestTrial(BaseModel):
     score: float | None
 
 
+class LevelCorrelation(BaseModel):
+    low: str
+    high: str
+    adjacent: bool
+    """Whether no level lies between the two (by cost)."""
+    n: int
+    """Ideas scored at both levels."""
+    spearman: float | None
+    """Rank correlation of their scores (None with fewer than 3 pairs or constant scores)."""
+    p: float | None
+
+
+class LevelCompute(BaseModel):
+    level: str
+    cost: float | None
+    """The level's declared cost (None when the recipe no longer declares it)."""
+    trials: int
+    """Trials at this level, the baseline included."""
+    units: float
+    """Their cost in full-trial units (trials decided before running cost nothing)."""
+    wallclock_s: float
+    """Host-measured seconds of their phases."""
+
+
+class FidelityAnalysis(BaseModel):
+    levels: list[str]
+    """Levels with trials, cheapest first."""
+    target: str
+    """The run's level (the baseline's)."""
+    policy: str
+    budget: float | None
+    spent_units: float
+    """Cost of every trial but the baseline."""
+    correlations: list[LevelCorrelation]
+    compute: list[LevelCompute]
+
+
 class AnalysisReport(BaseModel):
     run: str
     recipe: str
@@ -187,6 +233,8 @@ class AnalysisReport(BaseModel):
     convergence: PowerLawFit
     dynamics: SearchDynamics
     rates: Rates
+    fidelity: FidelityAnalysis | None = None
+    """Per-level statistics, for runs with trials at more than one level."""
     notes: list[str] = []
 
 
@@ -418,13 +466,21 @@ def _better(direction: Direction, a: float, b: float) -> bool:
     return a < b if direction is Direction.minimize else a > b
 
 
+def target_level(records: Sequence[TrialRecord]) -> str | None:
+    """The run's level: the baseline's (None without a baseline)."""
+    return next((r.trial.fidelity for r in records if r.trial.id == BASELINE_TRIAL_ID), None)
+
+
 def best_so_far(records: Sequence[TrialRecord], direction: Direction) -> list[tuple[str, float | None]]:
-    """(trial id, best kept score after it) in trial order."""
+    """(trial id, best kept score after it) in trial order, over kept trials at the
+    run's level (the baseline's)."""
     out: list[tuple[str, float | None]] = []
     best: float | None = None
+    level = target_level(records)
     for record in sorted(records, key=lambda r: trial_number(r.trial.id)):
         o = record.outcome
-        if o is not None and o.label is Label.keep and o.score is not None:
+        at_level = level is None or record.trial.fidelity == level
+        if at_level and o is not None and o.label is Label.keep and o.score is not None:
             if best is None or _better(direction, o.score, best):
                 best = o.score
         out.append((record.trial.id, best))
@@ -449,6 +505,13 @@ def analyze(
         baseline_knobs = derive_baseline_knobs(records, spec.knobs)
     knobs = effective_knobs(records, baseline_knobs)
     scored = [r for r in records if r.outcome is not None and r.outcome.score is not None]
+    scored_all = len(scored)
+    by_level = Counter(r.trial.fidelity for r in scored)
+    if len(by_level) > 1:  # scores of different fidelity levels do not compare: one level only
+        level = by_level.most_common(1)[0][0]
+        scored = [r for r in scored if r.trial.fidelity == level]
+        notes.append(f"the variance decomposition uses the {len(scored)} scored trials at {level}, "
+                     "the level with the most (scores of different levels do not compare)")
 
     # Variance decomposition.
     effects: list[FactorEffect] = []
@@ -551,9 +614,10 @@ def analyze(
         notes.append(f"{len(trials) - len(done)} trial(s) have no outcome yet")
 
     best_id, best_score = None, None
+    level = target_level(records)
     for r in records:
         o = r.outcome
-        if o is not None and o.label is Label.keep:
+        if o is not None and o.label is Label.keep and (level is None or r.trial.fidelity == level):
             if best_id is None or (o.score is not None and (best_score is None or not _better(direction, best_score, o.score))):
                 best_id, best_score = r.trial.id, o.score
     return AnalysisReport(
@@ -563,14 +627,74 @@ def analyze(
         direction=direction.value,
         imported=info.imported.format if info.imported else None,
         trials=len(records),
-        scored=len(scored),
+        scored=scored_all,
         best=BestTrial(id=best_id, score=best_score),
         variance=variance,
         convergence=conv,
         dynamics=dynamics,
         rates=rates,
+        fidelity=fidelity_analysis(records, info),
         notes=notes,
     )
+
+
+def fidelity_analysis(records: Sequence[TrialRecord], info: RunInfo) -> FidelityAnalysis | None:
+    """How well each level predicts the next, and the compute spent per level (None
+    when every trial ran at one level)."""
+    spec = info.recipe
+    if len({r.trial.fidelity for r in records}) < 2:
+        return None
+    declared = spec.fidelity_order()
+    present = {r.trial.fidelity for r in records}
+    levels = [name for name in declared if name in present] + sorted(present - set(declared))
+    scores: dict[str, dict[str, float]] = defaultdict(dict)  # idea -> level -> first score there
+    origin = code_origin(list(records))
+    compute: dict[str, list[float]] = {name: [0, 0.0, 0.0] for name in levels}
+    for r in sorted(records, key=lambda r: trial_number(r.trial.id)):
+        o = r.outcome
+        if o is not None and o.score is not None and math.isfinite(o.score) and o.status is not Status.fail:
+            scores[origin[r.trial.id]].setdefault(r.trial.fidelity, float(o.score))
+        entry = compute[r.trial.fidelity]
+        entry[0] += 1
+        entry[1] += fidelity_cost(spec, r)
+        entry[2] += sum(p.wallclock_s for p in o.phases) if o is not None else 0.0
+    correlations = []
+    for i, low in enumerate(levels):
+        for j in range(i + 1, len(levels)):
+            high = levels[j]
+            pairs = [(s[low], s[high]) for s in scores.values() if low in s and high in s]
+            rho, p = _spearman(pairs)
+            correlations.append(
+                LevelCorrelation(low=low, high=high, adjacent=j == i + 1, n=len(pairs), spearman=rho, p=p)
+            )
+    policy = info.fidelity_policy
+    target = target_level(records) or spec.default_fidelity
+    return FidelityAnalysis(
+        levels=levels,
+        target=target,
+        policy=policy.name if policy else "fixed",
+        budget=policy.budget if policy else None,
+        spent_units=sum(fidelity_cost(spec, r) for r in records if r.trial.id != BASELINE_TRIAL_ID),
+        correlations=correlations,
+        compute=[
+            LevelCompute(
+                level=name,
+                cost=spec.fidelities[name].cost if name in spec.fidelities else None,
+                trials=int(compute[name][0]),
+                units=compute[name][1],
+                wallclock_s=compute[name][2],
+            )
+            for name in levels
+        ],
+    )
+
+
+def _spearman(pairs: list[tuple[float, float]]) -> tuple[float | None, float | None]:
+    if len(pairs) < 3 or len({a for a, _ in pairs}) < 2 or len({b for _, b in pairs}) < 2:
+        return None, None
+    result = stats.spearmanr([a for a, _ in pairs], [b for _, b in pairs])
+    rho, p = float(result.statistic), float(result.pvalue)
+    return (None if math.isnan(rho) else rho), (None if math.isnan(p) else p)
 
 
 def _effect(name: str, kind: str, levels: dict[str, list[float]]) -> FactorEffect:
@@ -690,9 +814,26 @@ def render_text(report: AnalysisReport) -> str:
     lines.append("  " + ", ".join(f"{lc.label} {lc.count} ({lc.rate:.0%})" for lc in rt.labels))
     for g in rt.groups:
         lines.append(f"  {g.group:<16} n {g.n:>5}  keep {g.keep_rate:.0%}  fail {g.failure_rate:.0%}  " + ", ".join(f"{k} {v}" for k, v in g.labels.items()))
+    if r.fidelity is not None:
+        lines += [""] + _fidelity_text(r.fidelity)
     for note in r.notes:
         lines.append(f"note: {note}")
     return "\n".join(lines) + "\n"
+
+
+def _fidelity_text(f: FidelityAnalysis) -> list[str]:
+    budget = f" of --budget {f.budget:g}" if f.budget is not None else ""
+    lines = [
+        f"Fidelity ({f.policy} policy; run level {f.target}): {f.spent_units:.4g} units spent{budget} (baseline not counted)",
+        f"  {'level':<12} {'cost':>6} {'trials':>7} {'units':>8} {'wallclock s':>12}   (the baseline counts in its level)",
+    ]
+    for c in f.compute:
+        lines.append(f"  {c.level:<12} {_fmt(c.cost):>6} {c.trials:>7} {c.units:>8.4g} {c.wallclock_s:>12.1f}")
+    lines.append("  How well a level predicts another (Spearman rank correlation of the same code's scores):")
+    for c in f.correlations:
+        tag = "" if c.adjacent else "  (not adjacent)"
+        lines.append(f"  {c.low:>12} -> {c.high:<12} n {c.n:>4}  rho {_fmt(c.spearman, '.3f'):>6}  p {_fmt(c.p, '.3g')}{tag}")
+    return lines
 
 
 def render_comparison_text(c: Comparison) -> str:
@@ -717,6 +858,7 @@ __all__ = [
     "best_so_far",
     "compare",
     "effective_knobs",
+    "fidelity_analysis",
     "fit_power_law",
     "js_divergence",
     "load_run",

@@ -66,6 +66,8 @@ SCRATCH_DIR = ".harness"
 LINEAGE_CONFIG_KEY = "harness.lineage"
 
 TRIAL_TRAILER_KEYS = ("Trial-Id", "Parent-Trial", "Agent", "Specialist", "Fidelity")
+FIDELITY_MOVE_TRAILER = "Fidelity-Move"
+"""Trailer of promotion and reference trials only (see `Trial.fidelity_move`)."""
 NONE_VALUE = "none"
 """Trailer value written for a missing parent trial or specialist."""
 
@@ -132,24 +134,33 @@ def dump_json(model) -> bytes:  # noqa: ANN001 - any pydantic model
 
 
 def trial_trailers(
-    trial_id: str, parent: str | None, agent: str, specialist: str | None, fidelity: str
+    trial_id: str,
+    parent: str | None,
+    agent: str,
+    specialist: str | None,
+    fidelity: str,
+    fidelity_move: str | None = None,
 ) -> dict[str, str]:
     """The trailers of a trial commit (pass them to `commit_trial` / `commit_baseline`).
 
-    A missing parent or specialist is written as `none`."""
-    return {
+    A missing parent or specialist is written as `none`; `Fidelity-Move` is written
+    only for promotion and reference trials (older commits keep their bytes)."""
+    trailers = {
         "Trial-Id": trial_id,
         "Parent-Trial": parent if parent is not None else NONE_VALUE,
         "Agent": agent,
         "Specialist": specialist if specialist is not None else NONE_VALUE,
         "Fidelity": fidelity,
     }
+    if fidelity_move is not None:
+        trailers[FIDELITY_MOVE_TRAILER] = fidelity_move
+    return trailers
 
 
 def record_trailers(record: TrialRecord) -> dict[str, str]:
     """The trailers a record's trial commit must carry."""
     t = record.trial
-    return trial_trailers(t.id, t.parent, t.proposal.agent, t.proposal.specialist, t.fidelity)
+    return trial_trailers(t.id, t.parent, t.proposal.agent, t.proposal.specialist, t.fidelity, t.fidelity_move)
 
 
 def trial_commit_problems(
@@ -171,8 +182,9 @@ def trial_commit_problems(
     if trailers is None:
         problems.append(f"trial commit {t.commit} carries no trailer block")
     else:
-        for key, want in record_trailers(record).items():
-            have = trailers.get(key)
+        expected = record_trailers(record)
+        for key in (*expected, *(k for k in (FIDELITY_MOVE_TRAILER,) if k not in expected)):
+            have, want = trailers.get(key), expected.get(key)
             if have != want:
                 problems.append(
                     f"trial commit trailer {key} is {have!r} but the record says {want!r}"

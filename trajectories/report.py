@@ -8,7 +8,10 @@ failure labels over time, label counts, the lineage's verification), the trial
 list, the lineage tree, per-specialist (or per-agent) panels, the statistics of
 `trajectories.analysis`, and a page per trial with its hypothesis, the diff
 (highlighted), the outcome, the budgets (phase wallclocks against the caps) and
-the log tails.
+the log tails. With several fidelity levels, trials show their level, a
+promotion's parent link shows the level change, the best so far counts only the
+run's level (the baseline's), and the statistics show how well each level
+predicts the next and the compute spent per level.
 
 It stays fast on a 10,000-trial run: the trial list and the tree render only
 the rows in view, the score chart is one SVG path per label, per-trial details
@@ -183,7 +186,12 @@ def report_data(
         return ix[value]
 
     label_ix = {name: i for i, name in enumerate(LABEL_ORDER)}
-    cols: dict[str, list[Any]] = {k: [] for k in ("id", "parent", "agent", "spec", "label", "score", "hyp", "domain")}
+    levels = info.recipe.fidelity_order()
+    levels += sorted({r.trial.fidelity for r in records} - set(levels))
+    level_ix = {name: i for i, name in enumerate(levels)}
+    cols: dict[str, list[Any]] = {
+        k: [] for k in ("id", "parent", "agent", "spec", "label", "score", "hyp", "domain", "fid", "move")
+    }
     details: list[dict[str, Any]] = []
     imported = info.imported is not None
     for r in records:
@@ -198,6 +206,8 @@ def report_data(
         cols["hyp"].append(short if len(short) <= SHORT_HYPOTHESIS else short[: SHORT_HYPOTHESIS - 1] + "\u2026")
         src = source_fields(o) if imported else {}
         cols["domain"].append(src.get("domain", ""))
+        cols["fid"].append(level_ix[t.fidelity])
+        cols["move"].append(t.fidelity_move or "")
         diff, cut = _cap_diff(p.diff)
         d: dict[str, Any] = {"h": p.hypothesis, "f": t.fidelity, "c": t.commit, "sd": t.seeds}
         if diff:
@@ -265,6 +275,9 @@ def report_data(
         "evaluator": info.evaluator_digest,
         "imported": info.imported.model_dump(mode="json") if info.imported else None,
         "best": best,
+        "levels": [[name, spec.fidelities[name].cost if name in spec.fidelities else None] for name in levels],
+        "level": next((r.trial.fidelity for r in records if r.trial.id == "t0000"), spec.default_fidelity),
+        "policy": info.fidelity_policy.model_dump(mode="json") if info.fidelity_policy else None,
         "problems": list(problems)[:MAX_PROBLEMS],
         "problem_count": len(problems),
         "generated": datetime.now(UTC).isoformat(timespec="seconds"),

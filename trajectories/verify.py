@@ -21,6 +21,7 @@ from harness.types import (
     BASELINE_TRIAL_ID,
     TRIAL_ID_PATTERN,
     Label,
+    fidelity_cost,
     Outcome,
     RunInfo,
     TrialRecord,
@@ -82,6 +83,8 @@ class _TrialEvents:
     outcome: int = 0
     named_commits: list[tuple[str, str, str]] = field(default_factory=list)
     """(event, ledger commit, Trial-Commit trailer)."""
+    first_at: dict[str, int] = field(default_factory=dict)
+    """Event -> position in the ledger chain of its first commit."""
 
 
 def verify_lineage(run_dir: Path) -> VerifyReport:
@@ -327,6 +330,10 @@ class _Verifier:
             if records[tid].trial.proposal.diff != patches[pair]:
                 self.problem(tid, "stored diff differs from git diff parent..trial")
 
+        if info is not None:
+            for tid, text in fidelity_problems(records, events, info, {tid: tree(r.trial.commit) for tid, r in records.items()}):
+                self.problem(tid, text)
+
         base_tree = tree(info.baseline_commit) if info is not None else None
         if info is not None and base_tree is None:
             self.problem("run", f"baseline commit {info.baseline_commit} is missing")
@@ -352,13 +359,18 @@ class _Verifier:
                     for text in outcome_problems(tid, record.outcome, info):
                         self.problem(tid, text)
 
-        # 7. best.
+        # 7. best: the last keep at the run's level (the baseline's); keeps at other
+        # fidelity levels are compared within their level and never become `best`.
         best_ref = refs.get(BEST_REF)
         by_commit = {r.trial.commit: tid for tid, r in records.items()}
+        base = records.get(BASELINE_TRIAL_ID)
         kept = [
             tid
             for tid in outcome_order
-            if tid in records and records[tid].outcome is not None and records[tid].outcome.label is Label.keep
+            if tid in records
+            and records[tid].outcome is not None
+            and records[tid].outcome.label is Label.keep
+            and (base is None or records[tid].trial.fidelity == base.trial.fidelity)
         ]
         expected = kept[-1] if kept else None
         actual = by_commit.get(best_ref) if best_ref else None
@@ -486,6 +498,7 @@ class _Verifier:
                     self.problem(ctid, f"ledger commit {short} gives its record mode {ch.new_mode}")
             if valid_tid and tid is not None and event in ("proposed", "outcome"):
                 self.check_event(tid, event, sha, changes, trailers, events, outcome_order)
+                events[tid].first_at.setdefault(event, i)
             for ch in changes:
                 if ch.status == "D":
                     state.pop(ch.path, None)
@@ -563,6 +576,65 @@ class _Verifier:
             self.problem(tid, f"outcome event {short} changes more than the outcome of the record")
 
 
+def fidelity_problems(
+    records: dict[str, TrialRecord],
+    events: dict[str, _TrialEvents],
+    info: RunInfo,
+    trees: dict[str, str | None],
+) -> list[tuple[str, str]]:
+    """(trial, problem) for fidelity levels, promotions, reference runs and the budget.
+
+    A promotion runs its parent's code (same tree, empty diff) one or more levels
+    above the parent's, after the parent's scored outcome was recorded; a reference
+    run does the same with the baseline's code at a level below the baseline's. No
+    other trial may run its parent's code unchanged (outside imported runs, whose
+    trials carry no code)."""
+    spec = info.recipe
+    order = spec.fidelity_order()
+    out: list[tuple[str, str]] = []
+    for tid, record in sorted(records.items(), key=lambda kv: trial_number(kv[0])):
+        t = record.trial
+        if t.fidelity not in spec.fidelities:
+            out.append((tid, f"fidelity {t.fidelity!r} is not a level of the recipe ({', '.join(order)})"))
+            continue
+        parent = records.get(t.parent) if t.parent else None
+        if parent is None:
+            if t.fidelity_move is not None:
+                out.append((tid, f"{t.fidelity_move} trial without a parent"))
+            continue
+        same_tree = trees.get(tid) is not None and trees.get(tid) == trees.get(parent.trial.id)
+        if t.fidelity_move is None:
+            ran = record.outcome is not None and record.outcome.label.ran
+            if same_tree and ran and info.imported is None:
+                out.append((tid, f"runs the code of its parent {parent.trial.id} unchanged but is not a promotion"))
+            continue
+        move = t.fidelity_move
+        if t.proposal.agent != move:
+            out.append((tid, f"{move} trial written by agent {t.proposal.agent!r} (expected {move!r})"))
+        if not same_tree or t.proposal.diff:
+            out.append((tid, f"{move} trial's code differs from its parent {parent.trial.id}'s"))
+        if parent.trial.fidelity in spec.fidelities:
+            here, there = order.index(t.fidelity), order.index(parent.trial.fidelity)
+            if move == "promotion" and here <= there:
+                out.append((tid, f"promotion to {t.fidelity} is not above its parent {parent.trial.id}'s "
+                                 f"level {parent.trial.fidelity}"))
+            if move == "reference" and (parent.trial.id != BASELINE_TRIAL_ID or here >= there):
+                out.append((tid, f"reference run at {t.fidelity} must repeat the baseline at a lower level "
+                                 f"(parent {parent.trial.id} at {parent.trial.fidelity})"))
+        proposed_at = events.get(tid, _TrialEvents()).first_at.get("proposed")
+        parent_scored_at = events.get(parent.trial.id, _TrialEvents()).first_at.get("outcome")
+        scored = parent.outcome is not None and parent.outcome.score is not None
+        if not scored or parent_scored_at is None or proposed_at is None or parent_scored_at > proposed_at:
+            out.append((tid, f"{move} of {parent.trial.id}, which had no scored outcome recorded before "
+                             f"this trial was proposed"))
+    policy = info.fidelity_policy
+    if policy is not None and policy.budget is not None:
+        spent = sum(fidelity_cost(spec, r) for tid, r in records.items() if tid != BASELINE_TRIAL_ID)
+        if spent > policy.budget + 1e-9:
+            out.append(("run", f"trials cost {spent:.6g} units, over the run's --budget {policy.budget:g}"))
+    return out
+
+
 def outcome_problems(tid: str, outcome: Outcome, info: RunInfo) -> list[str]:
     """Consistency of an outcome with itself and the recipe (no evaluator needed)."""
     problems = []
@@ -597,4 +669,4 @@ def outcome_problems(tid: str, outcome: Outcome, info: RunInfo) -> list[str]:
     return problems
 
 
-__all__ = ["VerifyReport", "outcome_problems", "verify_lineage"]
+__all__ = ["VerifyReport", "fidelity_problems", "outcome_problems", "verify_lineage"]

@@ -17,11 +17,11 @@ import hashlib
 import importlib
 import inspect
 from pathlib import Path
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Callable, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.types import Proposal, RecipeSpec, TrialRecord
+from harness.types import Proposal, RecipeSpec, TrialRecord, code_origin
 
 
 class AgentError(Exception):
@@ -49,6 +49,11 @@ class AgentContext(BaseModel):
     """Number of the trial this proposal will become."""
     list_files: Callable[[str], list[str]] | None = None
     """`list_files(trial_id)`: the editable files of that trial's code, sorted."""
+    fidelity: str | None = None
+    """Fidelity level this proposal will run at (None: the recipe's default level)."""
+    fidelity_policy: Literal["fixed", "halving"] = "fixed"
+    """`fixed`: a proposal may ask for another level (`Proposal.fidelity`); `halving`:
+    new ideas start at the lowest level and the harness promotes the best upward."""
 
     def reader(self, trial_id: str) -> Callable[[str], str]:
         """`path -> text` for the files of one trial."""
@@ -61,6 +66,19 @@ class AgentContext(BaseModel):
             if rec.trial.id == trial_id:
                 return rec
         return None
+
+    def level(self) -> str:
+        """The level this proposal runs at."""
+        return self.fidelity or self.spec.default_fidelity
+
+    def across_levels(self) -> list[list[TrialRecord]]:
+        """The cross-fidelity record: one list per idea that ran at more than one level
+        (its trial, then its promotions or reference runs, in trial order), oldest idea first."""
+        origin = code_origin(self.records)
+        ideas: dict[str, list[TrialRecord]] = {}
+        for rec in self.records:
+            ideas.setdefault(origin[rec.trial.id], []).append(rec)
+        return [chain for chain in ideas.values() if len({r.trial.fidelity for r in chain}) > 1]
 
 
 @runtime_checkable

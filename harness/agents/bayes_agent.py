@@ -5,6 +5,11 @@ nothing: each past trial with a knob assignment and an outcome becomes a
 completed optuna trial. Scored trials contribute their score; failed ones a
 penalty below (or, when minimising, above) every score seen, so TPE learns to
 avoid them. Trials without an outcome yet are left out.
+
+With several fidelity levels, only trials at the level this proposal runs at
+are observed (under halving the lowest, where every idea has a score; under
+fixed the run's level): scores of different levels are not on one scale. A
+promotion or reference run observes its parent's knob settings.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from harness.agents.knobs import (
     same_value,
     value_key,
 )
-from harness.types import BASELINE_TRIAL_ID, Direction, Knob, Proposal, Status
+from harness.types import BASELINE_TRIAL_ID, Direction, Knob, Proposal, Status, code_origin
 
 N_STARTUP_TRIALS = 5
 """Observations below which TPE samples at random."""
@@ -85,11 +90,14 @@ class BayesAgent:
         """Past trials with a knob assignment covering `knobs` and an outcome, in lineage order."""
         names = [k.name for k in knobs]
         raw: list[tuple[str, dict[str, Any], float | None]] = []
+        origin = code_origin(ctx.records)
+        level = ctx.level()
         for rec in ctx.records:
-            if rec.outcome is None:
+            if rec.outcome is None or rec.trial.fidelity != level:
                 continue
-            config: dict[str, Any] = dict(rec.trial.proposal.knobs)
-            if not config and rec.trial.id == BASELINE_TRIAL_ID:
+            source = ctx.record(origin[rec.trial.id]) or rec  # a promotion runs its origin's code
+            config: dict[str, Any] = dict(source.trial.proposal.knobs)
+            if not config and source.trial.id == BASELINE_TRIAL_ID:
                 config = read_knobs(ctx.spec, ctx.reader(BASELINE_TRIAL_ID))
             if not config or not all(is_knob_value(config.get(n)) for n in names):
                 continue

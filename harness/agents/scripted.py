@@ -2,11 +2,12 @@
 
 Each non-blank line is one JSON object::
 
-    {"hypothesis": str, "diff": str, "parent": "t0003", "specialist": str, "expected_delta": 0.01}
+    {"hypothesis": str, "diff": str, "parent": "t0003", "specialist": str, "expected_delta": 0.01,
+     "fidelity": "smoke"}
 
-`parent`, `specialist` and `expected_delta` are optional (null counts as
-absent). The whole file is validated when the agent is made, so a bad file
-fails before the run starts. The agent's position in the file is derived from
+`parent`, `specialist`, `expected_delta` and `fidelity` (the level the trial
+asks to run at) are optional (null counts as absent). The whole file is
+validated when the agent is made, so a bad file fails before the run starts. The agent's position in the file is derived from
 the lineage (how many trials the scripted agent already wrote), so a resumed
 run carries on where the interrupted one stopped.
 """
@@ -24,7 +25,7 @@ from harness.agents.storable import name_problem, shown, text_problem
 from harness.types import TRIAL_ID_PATTERN, Proposal
 
 REQUIRED = ("hypothesis", "diff")
-OPTIONAL = ("parent", "specialist", "expected_delta")
+OPTIONAL = ("parent", "specialist", "expected_delta", "fidelity")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class ScriptedEntry:
     parent: str | None = None
     specialist: str | None = None
     expected_delta: float | None = None
+    fidelity: str | None = None
 
 
 def _type_name(value: object) -> str:
@@ -109,24 +111,26 @@ def _entry(raw: str, number: int, where: str) -> ScriptedEntry:
             raise AgentError(f"{where}: {key!r} {problem}")
     if not obj["hypothesis"].strip():
         raise AgentError(f"{where}: 'hypothesis' is empty")
-    for key in ("parent", "specialist"):
+    for key in ("parent", "specialist", "fidelity"):
         value = obj.get(key)
         if value is not None and not isinstance(value, str):
             raise AgentError(f"{where}: {key!r} must be a string or null, got {_type_name(value)}")
     parent = obj.get("parent")
     if parent is not None and not re.match(TRIAL_ID_PATTERN, parent):
         raise AgentError(f"{where}: 'parent' {shown(parent)} is not a trial id like t0003")
-    specialist = obj.get("specialist")
-    problem = None if specialist is None else name_problem(specialist)
-    if problem:
-        raise AgentError(f"{where}: 'specialist' {shown(specialist)} {problem}")
+    for key in ("specialist", "fidelity"):
+        value = obj.get(key)
+        problem = None if value is None else name_problem(value)
+        if problem:
+            raise AgentError(f"{where}: {key!r} {shown(value)} {problem}")
     return ScriptedEntry(
         line=number,
         hypothesis=obj["hypothesis"],
         diff=obj["diff"],
         parent=parent,
-        specialist=specialist,
+        specialist=obj.get("specialist"),
         expected_delta=_expected_delta(obj.get("expected_delta"), where),
+        fidelity=obj.get("fidelity"),
     )
 
 
@@ -172,4 +176,5 @@ class ScriptedAgent:
             parent=entry.parent,
             specialist=entry.specialist,
             expected_delta=entry.expected_delta,
+            fidelity=entry.fidelity,
         )

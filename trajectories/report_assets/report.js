@@ -14,7 +14,7 @@
   var ROW_H = 26;
   var SVGNS = "http://www.w3.org/2000/svg";
 
-  var D, N, T, labelOf, bestSoFar, children, groupOf, groupNames, groupBy, minimize;
+  var D, N, T, labelOf, levelOf, multiLevel, bestSoFar, children, groupOf, groupNames, groupBy, minimize;
   var state = { filter: { q: "", label: "", group: "" }, sort: "id", collapsed: null, treeRows: null };
 
   // ---------------------------------------------------------------- helpers
@@ -93,11 +93,16 @@
     N = T.id.length;
     minimize = D.run.direction === "minimize";
     labelOf = function (i) { return T.label[i] < 0 ? "pending" : D.labels[T.label[i]]; };
+    levelOf = function (i) { return D.run.levels[T.fid[i]][0]; };
+    var used = {};
+    for (var k = 0; k < N; k++) used[T.fid[k]] = 1;
+    multiLevel = Object.keys(used).length > 1;
+    // Scores of other fidelity levels do not compare: the best so far is the run's level's.
     bestSoFar = new Array(N);
     var best = null;
     for (var i = 0; i < N; i++) {
       var s = T.score[i];
-      if (labelOf(i) === "keep" && s !== null && (best === null || better(s, best))) best = s;
+      if (labelOf(i) === "keep" && levelOf(i) === D.run.level && s !== null && (best === null || better(s, best))) best = s;
       bestSoFar[i] = best;
     }
     children = [];
@@ -439,9 +444,10 @@
     groupSel.value = f.group;
     var shown = el("span", { class: "note" });
     add(main, el("div", { class: "filters" }, q, labelSel, groupSel, shown));
-    var head = el("div", { class: "row trial-row head" },
+    var rowClass = "row trial-row" + (multiLevel ? " lv" : "");
+    var head = el("div", { class: rowClass + " head" },
       el("span", { class: "sort", onclick: function () { state.sort = "id"; refresh(); } }, "trial"),
-      el("span", null, "parent"), el("span", null, groupBy), el("span", null, "label"),
+      el("span", null, "parent"), el("span", null, groupBy), multiLevel ? el("span", null, "fidelity") : null, el("span", null, "label"),
       el("span", { class: "sort", onclick: function () { state.sort = state.sort === "score" ? "id" : "score"; refresh(); } }, D.run.metric),
       el("span", null, "best so far"), el("span", null, "hypothesis"));
     var box = el("div", { class: "vlist", id: "trial-list" });
@@ -454,7 +460,7 @@
       else if (f.label && l !== f.label) return false;
       if (f.group && groupOf(i) !== f.group) return false;
       if (f.q) {
-        var hay = (T.id[i] + " " + T.hyp[i] + " " + D.agents[T.agent[i]] + " " + groupOf(i) + " " + (T.domain[i] || "") + " " + l).toLowerCase();
+        var hay = (T.id[i] + " " + T.hyp[i] + " " + D.agents[T.agent[i]] + " " + groupOf(i) + " " + (T.domain[i] || "") + " " + l + " " + levelOf(i)).toLowerCase();
         if (hay.indexOf(f.q.toLowerCase()) < 0) return false;
       }
       return true;
@@ -476,10 +482,11 @@
       virtualList(box, rows.length, function (k) {
         var i = rows[k];
         var l = labelOf(i);
-        return el("div", { class: "row trial-row", "data-trial": T.id[i], onclick: function () { location.hash = "#t/" + T.id[i]; } },
+        return el("div", { class: rowClass, "data-trial": T.id[i], onclick: function () { location.hash = "#t/" + T.id[i]; } },
           el("span", { class: "num" }, T.id[i]),
           el("span", { class: "num" }, T.parent[i] >= 0 ? T.id[T.parent[i]] : "-"),
           el("span", null, groupOf(i)),
+          multiLevel ? el("span", { class: "level", "data-level": levelOf(i) }, levelOf(i) + (T.move[i] === "promotion" ? " \u2191" : T.move[i] === "reference" ? " \u2193" : "")) : null,
           el("span", null, chip(l)),
           el("span", { class: "num" }, fmt(T.score[i], 6)),
           el("span", { class: "num" }, fmt(bestSoFar[i], 6)),
@@ -540,6 +547,8 @@
           el("span", { class: "ind", style: "width:" + (Math.min(depth, 40) * 16) + "px" }),
           tog,
           el("span", { class: "num" }, T.id[n]),
+          multiLevel ? el("span", { class: "level", "data-level": levelOf(n) }, levelOf(n)) : null,
+          T.move[n] ? el("span", { class: "note" }, T.move[n] + " of " + T.id[T.parent[n]] + " (" + levelOf(T.parent[n]) + " \u2192 " + levelOf(n) + ")") : null,
           chip(labelOf(n)),
           el("span", { class: "num" }, fmt(T.score[n], 6)),
           ch ? el("span", { class: "note" }, ch + " child" + (ch === 1 ? "" : "ren") + (state.collapsed[n] ? ", " + (subtreeSize(n) - 1) + " below" : "")) : null,
@@ -687,7 +696,27 @@
     });
     rp.appendChild(rt);
     add(main, rp);
+    if (s.fidelity) add(main, fidelityPanel(s.fidelity));
     (s.notes || []).forEach(function (n) { add(main, el("p", { class: "note" }, "note: " + n)); });
+  }
+
+  function fidelityPanel(f) {
+    var p = el("section", { class: "panel", id: "stats-fidelity" }, el("h2", null, "Fidelity levels (" + f.policy + " policy; run level " + f.target + ")"),
+      el("p", null, fmt(f.spent_units, 4) + " units spent" + (f.budget !== null ? " of a budget of " + fmt(f.budget, 4) : "") + " (the baseline not counted)."));
+    var ct = el("table", { class: "t", id: "fidelity-compute" }, el("tr", null, ["level", "cost", "trials", "units", "wallclock (s)"].map(function (h, k) { return el("th", { class: k ? "num" : null }, h); })));
+    f.compute.forEach(function (c) {
+      ct.appendChild(el("tr", null, el("td", null, c.level), el("td", { class: "num" }, fmt(c.cost, 3)), el("td", { class: "num" }, c.trials),
+        el("td", { class: "num" }, fmt(c.units, 4)), el("td", { class: "num" }, fmt(c.wallclock_s, 4))));
+    });
+    p.appendChild(ct);
+    p.appendChild(el("h3", null, "How well a level predicts another: Spearman rank correlation of the same code's scores"));
+    var rt = el("table", { class: "t", id: "fidelity-correlations" }, el("tr", null, ["levels", "n", "rho", "p"].map(function (h, k) { return el("th", { class: k ? "num" : null }, h); })));
+    f.correlations.forEach(function (c) {
+      rt.appendChild(el("tr", null, el("td", null, c.low + " \u2192 " + c.high + (c.adjacent ? "" : " (not adjacent)")), el("td", { class: "num" }, c.n),
+        el("td", { class: "num" }, fmt(c.spearman, 3)), el("td", { class: "num" }, fmt(c.p, 3))));
+    });
+    p.appendChild(rt);
+    return p;
   }
 
   // ---------------------------------------------------------------- problems
@@ -720,7 +749,9 @@
       i < N - 1 ? el("a", { href: "#t/" + T.id[i + 1], id: "next-trial" }, T.id[i + 1] + " \u2192") : null,
       el("span", { class: "note" }, "|"),
       el("a", { href: "#trials" }, "all trials"),
-      T.parent[i] >= 0 ? el("span", null, "parent ", trialLink(T.parent[i])) : el("span", { class: "note" }, "no parent (baseline)"),
+      T.parent[i] >= 0 ? el("span", { id: "parent-link" }, "parent ", trialLink(T.parent[i]),
+        levelOf(T.parent[i]) !== levelOf(i) ? " (" + levelOf(T.parent[i]) + " \u2192 " + levelOf(i) + (T.move[i] ? ", " + T.move[i] : "") + ")" : "")
+        : el("span", { class: "note" }, "no parent (baseline)"),
       children[i].length ? el("span", null, "children ", children[i].slice(0, 20).map(function (c, k) { return [k ? ", " : "", trialLink(c)]; }),
         children[i].length > 20 ? " and " + (children[i].length - 20) + " more" : "") : null);
     add(main, nav);
@@ -740,7 +771,7 @@
     if (d.u) row("usage", d.u[0] + " in / " + d.u[1] + " out tokens, $" + fmt(d.u[2], 4));
     row("expected delta", d.x !== undefined ? fmt(d.x, 6) : null);
     row("agent failure", d.fr);
-    row("fidelity", d.f);
+    row("fidelity", d.f + (T.move[i] ? " (" + T.move[i] + " of " + T.id[T.parent[i]] + ", same code)" : ""));
     row("seeds", (d.sd || []).join(", ") || "-");
     row("commit", d.c);
     if (d.t) { row("started", d.t[0]); row("finished", d.t[1]); }
@@ -807,7 +838,8 @@
       pre.appendChild(frag);
       dp.appendChild(pre);
       if (d.dc) dp.appendChild(el("p", { class: "note" }, "(cut for the page; the lineage holds the whole diff: git -C RUN show refs/trials/" + T.id[i] + ")"));
-    } else dp.appendChild(el("p", { class: "note" }, T.id[i] === "t0000" ? "The baseline: no diff." : D.run.imported ? "Imported trials carry no code: the diff is empty." : "Empty diff."));
+    } else dp.appendChild(el("p", { class: "note" }, T.id[i] === "t0000" ? "The baseline: no diff." : D.run.imported ? "Imported trials carry no code: the diff is empty."
+      : T.move[i] ? "No diff: a " + T.move[i] + " runs the code of " + T.id[T.parent[i]] + " unchanged at " + levelOf(i) + "." : "Empty diff."));
     add(main, dp);
     // Logs.
     var tails = (d.p || []).filter(function (ph) { return ph[7]; });

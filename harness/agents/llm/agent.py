@@ -327,7 +327,7 @@ class LLMAgent:
                     return self._proposal(
                         ctx, prompt, hypothesis=result.answer.hypothesis, diff=result.diff, parent=result.parent,
                         expected_delta=result.answer.expected_delta,
-                        usage=self._usage(tokens_in, tokens_out),
+                        usage=self._usage(tokens_in, tokens_out), fidelity=result.answer.fidelity,
                     )
                 fallback = result  # applies; the harness will label it preflight_crash if never fixed
                 error_text = f"the edited code does not compile: {problem}"
@@ -338,7 +338,8 @@ class LLMAgent:
         usage = self._usage(tokens_in, tokens_out)
         if fallback is not None:
             return self._proposal(ctx, prompt, hypothesis=fallback.answer.hypothesis, diff=fallback.diff,
-                                  parent=fallback.parent, expected_delta=fallback.answer.expected_delta, usage=usage)
+                                  parent=fallback.parent, expected_delta=fallback.answer.expected_delta, usage=usage,
+                                  fidelity=fallback.answer.fidelity)
         assert last_error is not None
         return self.failed_proposal(ctx, prompt, last_error, last_answer, usage)
 

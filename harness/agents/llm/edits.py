@@ -66,6 +66,8 @@ class Answer:
     parent: str | None
     edits: tuple[Edit, ...] = ()
     diff: str | None = None
+    fidelity: str | None = None
+    """Level the model asks the trial to run at (checked by the harness)."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,12 @@ def parse_answer(arguments: str | dict[str, Any]) -> Answer:
     elif not isinstance(parent, str) or not re.match(TRIAL_ID_PATTERN, parent):
         problems.append(f"'parent' must be a trial id like t0003 (or left out for the current best), got {shown(parent)}")
 
+    fidelity = data.get("fidelity")
+    if fidelity in ("", None):
+        fidelity = None
+    elif not isinstance(fidelity, str):
+        problems.append(f"'fidelity' must be the name of a level (or left out), got {json.dumps(fidelity)[:40]}")
+
     raw_edits = data.get("edits")
     if isinstance(raw_edits, str) and raw_edits.strip().startswith("["):
         try:  # some models encode the list as a JSON string
@@ -178,6 +186,7 @@ def parse_answer(arguments: str | dict[str, Any]) -> Answer:
         parent=parent,
         edits=tuple(edits),
         diff=diff if isinstance(diff, str) and diff else None,
+        fidelity=fidelity,
     )
 
 

@@ -59,6 +59,11 @@ TOOL_SCHEMA: dict = {
             "type": "string",
             "description": "Alternative to 'edits': a unified diff with `--- a/FILE`, `+++ b/FILE` and `@@` hunks.",
         },
+        "fidelity": {
+            "type": "string",
+            "description": "Optional: the recipe's fidelity level to run this trial at (default: the run's). "
+                           "Ignored when the run promotes by successive halving.",
+        },
     },
     "required": ["hypothesis", "expected_delta"],
 }
@@ -181,7 +186,31 @@ def _language(path: str) -> str:
             "md": "markdown", "cfg": "ini", "txt": ""}.get(path.rsplit(".", 1)[-1], "")
 
 
-def system_prompt(spec: RecipeSpec, surface: Surface, max_repairs: int) -> str:
+def fidelity_section(spec: RecipeSpec, policy: str, level: str) -> list[str]:
+    """How trials are spread over the recipe's fidelity levels (empty with one level)."""
+    if len(spec.fidelities) < 2:
+        return []
+    order = spec.fidelity_order()
+    parts = ["", "## Fidelity levels (cheapest first; cost relative to full = 1)"]
+    for name in order:
+        level_spec = spec.fidelities[name]
+        env = ", ".join(f"{k}={v}" for k, v in sorted(level_spec.env.items())) or "no overrides"
+        parts.append(f"- {name}: cost {level_spec.cost:g}, {len(level_spec.seeds)} seed(s), {env}")
+    parts.append("- Scores are compared only within a level: a trial is kept against the best and its nearest "
+                 "ancestor at its own level.")
+    if policy == "halving":
+        parts.append(f"- This run uses successive halving: your new idea runs at the lowest level ({order[0]}); "
+                     "the harness promotes the best of each group of ideas to the next level, up to the "
+                     "baseline's level. You cannot choose the level; the lineage shows how each idea did at "
+                     "each level.")
+    else:
+        parts.append(f"- Your trial runs at {level} unless you set `fidelity` to another level; the run's "
+                     "compute budget, if it has one, is enforced.")
+    return parts
+
+
+def system_prompt(spec: RecipeSpec, surface: Surface, max_repairs: int, *, fidelity_policy: str = "fixed",
+                  level: str | None = None) -> str:
     """The standing brief: the recipe, how it is scored, what is allowed, how to answer."""
     m = spec.metric
     b = spec.budgets
@@ -214,6 +243,7 @@ def system_prompt(spec: RecipeSpec, surface: Surface, max_repairs: int) -> str:
         f"- Train outputs (artifacts): at most {b.artifact_bytes:,} bytes (size_failure).",
         f"- Memory: {b.memory_mb} MB per phase (oom); CPUs: {b.cpus:g}; GPUs: {b.gpus}.",
         f"- Diff size: at most {b.max_diff_lines} changed lines (added + removed).",
+        *fidelity_section(spec, fidelity_policy, level or spec.default_fidelity),
         "",
         "## What you may and may not do",
         f"- You may edit only: {', '.join(surface.globs)}" + (
@@ -324,8 +354,8 @@ def build_prompt(ctx: AgentContext, *, max_repairs: int = 2, token_budget: int =
         f"{'-' if score is None else f'{score:.4f}'}), whose files are shown above, unless the lineage gives you a "
         f"reason to name another parent. Think about what the lineage shows, then call {TOOL_NAME}.",
     ]) + "\n"
-    return Prompt(system=system_prompt(ctx.spec, surface, max_repairs), user=user, parent=parent, trial=tid,
-                  surface=surface, files=files)
+    system = system_prompt(ctx.spec, surface, max_repairs, fidelity_policy=ctx.fidelity_policy, level=ctx.level())
+    return Prompt(system=system, user=user, parent=parent, trial=tid, surface=surface, files=files)
 
 
 def repair_message(error: str, attempt: int, max_repairs: int) -> str:

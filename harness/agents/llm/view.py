@@ -7,7 +7,10 @@ Rendered from `ctx.records` (the measured lineage), bounded to a token budget
    the current best;
 2. a leaderboard of kept trials, best first: id, score, delta vs parent,
    specialist, hypothesis;
-3. the recent trials of this specialist, then those of the others (or one
+3. with several fidelity levels, the cross-fidelity record: each idea that ran at
+   more than one level with its score at each (`t0007 smoke 0.81 -> t0012 short
+   0.86`), most recent ideas kept first;
+4. the recent trials of this specialist, then those of the others (or one
    section when no specialist is asked for), oldest first so the newest sit
    next to the task: id, parent, label, score and delta vs parent, the lines
    the diff changed, train wallclock against the budget, the evaluator's
@@ -85,13 +88,21 @@ class _Lineage:
         self.ctx = ctx
         self.spec = ctx.spec
         self.by_id = {r.trial.id: r for r in ctx.records}
+        self.levels = len({r.trial.fidelity for r in ctx.records}) > 1
+        """Whether the trials ran at more than one fidelity level (then each line names its level)."""
 
     def score(self, tid: str | None) -> float | None:
         rec = self.by_id.get(tid) if tid else None
         return rec.outcome.score if rec is not None and rec.outcome is not None else None
 
+    def level(self, rec: TrialRecord) -> str:
+        return f" @{rec.trial.fidelity}" if self.levels else ""
+
     def delta(self, rec: TrialRecord) -> str:
         score = rec.outcome.score if rec.outcome else None
+        parent = self.by_id.get(rec.trial.parent) if rec.trial.parent else None
+        if parent is not None and parent.trial.fidelity != rec.trial.fidelity:
+            return ""  # scores of different levels do not compare
         parent_score = self.score(rec.trial.parent)
         if score is None or parent_score is None:
             return ""
@@ -183,7 +194,7 @@ class _Entry:
                 status += f" {self.lin.spec.metric.name}={_fmt_score(out.score)}{self.lin.delta(rec)}"
         expected = t.proposal.expected_delta
         exp = f" (expected {expected:+.4f})" if expected is not None else ""
-        return f"### {t.id} <- {t.parent or '-'}{who}: {status}{exp}"
+        return f"### {t.id} <- {t.parent or '-'}{self.lin.level(rec)}{who}: {status}{exp}"
 
     def render(self, compact: bool = False) -> str:
         rec, out, opts = self.rec, self.rec.outcome, self.opts
@@ -228,7 +239,20 @@ def _leader_row(rec: TrialRecord, lin: _Lineage, opts: ViewOptions) -> str:
     t = rec.trial
     who = f" [{t.proposal.specialist}]" if t.proposal.specialist else ""
     hyp = "baseline (the recipe as shipped)" if t.id == BASELINE_TRIAL_ID else _clip(t.proposal.hypothesis, 160)
-    return f"- {t.id} {lin.spec.metric.name}={_fmt_score(rec.outcome.score if rec.outcome else None)}{lin.delta(rec)}{who}: {hyp}"
+    return (f"- {t.id}{lin.level(rec)} {lin.spec.metric.name}={_fmt_score(rec.outcome.score if rec.outcome else None)}"
+            f"{lin.delta(rec)}{who}: {hyp}")
+
+
+def _across_row(chain: list[TrialRecord], lin: _Lineage) -> str:
+    """`- t0007 smoke 0.8100 -> t0012 short 0.8600 (promotion) ...: hypothesis` for one idea."""
+    steps = []
+    for rec in chain:
+        out = rec.outcome
+        what = "running" if out is None else (_fmt_score(out.score) if out.score is not None else out.label.value)
+        steps.append(f"{rec.trial.id} {rec.trial.fidelity} {what}")
+    first = chain[0].trial
+    hyp = "baseline (the recipe as shipped)" if first.id == BASELINE_TRIAL_ID else _clip(first.proposal.hypothesis, 120)
+    return f"- {' -> '.join(steps)}: {hyp}"
 
 
 def render_view(ctx: AgentContext, token_budget: int | None = None, *, options: ViewOptions | None = None,
@@ -254,14 +278,23 @@ def render_view(ctx: AgentContext, token_budget: int | None = None, *, options: 
         f"Metric {metric.name}: {metric.direction.value}; a trial is kept only when it beats its parent and the "
         f"current best by more than the noise margin {metric.noise_margin:g}.",
         "Labels so far: " + (", ".join(f"{k} {v}" for k, v in counts.most_common()) or "none"),
-        f"Current best: {ctx.best} {metric.name}={_fmt_score(best.outcome.score if best and best.outcome else None)}",
+        f"Current best: {ctx.best}{lin.level(best) if best else ''} "
+        f"{metric.name}={_fmt_score(best.outcome.score if best and best.outcome else None)}",
     ]
+    if lin.levels:
+        header.append(f"Fidelity: scores compare only within a level; this proposal runs at {ctx.level()} "
+                      f"({ctx.fidelity_policy} policy).")
 
     sign = 1 if metric.direction is Direction.maximize else -1
     kept = [r for r in records if r.outcome is not None and r.outcome.label is Label.keep and r.outcome.score is not None]
+    if lin.levels and best is not None:
+        kept = [r for r in kept if r.trial.fidelity == best.trial.fidelity]
     kept.sort(key=lambda r: -sign * r.outcome.score)  # type: ignore[operator, union-attr]
     kept = kept[: opts.leaderboard_size]
-    leader_title = "## Leaderboard: kept trials, best first"
+    leader_title = "## Leaderboard: kept trials, best first" + (
+        f" (at {best.trial.fidelity}, the run's level)" if lin.levels and best is not None else "")
+    across_rows = [_across_row(chain, lin) for chain in ctx.across_levels()]
+    across_title = "## Ideas tried at several fidelity levels, oldest first" if across_rows else ""
     leader_rows = [_leader_row(r, lin, opts) for r in kept]
 
     trials = [r for r in records if r.trial.id != BASELINE_TRIAL_ID]
@@ -290,7 +323,7 @@ def render_view(ctx: AgentContext, token_budget: int | None = None, *, options: 
 
     # Pick what to show: mandatory parts first, then the rest newest first.
     chosen: dict[int, str] = {}  # id(entry) -> rendered text
-    used = estimate_tokens("\n".join(header + [leader_title, own_title, other_title])) + 40
+    used = estimate_tokens("\n".join(header + [leader_title, across_title, own_title, other_title])) + 40
     lead_shown = 0
     if leader_rows:
         used += estimate_tokens(leader_rows[0]) + 1
@@ -307,6 +340,7 @@ def render_view(ctx: AgentContext, token_budget: int | None = None, *, options: 
     newest_own = list(reversed(own_entries))
     newest_other = list(reversed(other_entries))
     order.extend(("lead", i) for i in range(1, min(3, len(leader_rows))))
+    order.extend(("across", i) for i in reversed(range(len(across_rows))))  # the most recent ideas first
     # Own trials are preferred two to one over the others', newest first.
     while newest_own or newest_other:
         order.extend(newest_own[:2])
@@ -317,7 +351,14 @@ def render_view(ctx: AgentContext, token_budget: int | None = None, *, options: 
 
     section_of = {id(e): "own" for e in own_entries} | {id(e): "other" for e in other_entries}
     skipped: set[str] = set()
+    across_shown: set[int] = set()
     for item in order:
+        if isinstance(item, tuple) and item[0] == "across":
+            row = across_rows[item[1]]
+            if used + estimate_tokens(row) + 1 <= budget:
+                used += estimate_tokens(row) + 1
+                across_shown.add(item[1])
+            continue
         if isinstance(item, tuple):
             row = leader_rows[item[1]]
             if used + estimate_tokens(row) + 1 <= budget and lead_shown == item[1]:
@@ -343,6 +384,11 @@ def render_view(ctx: AgentContext, token_budget: int | None = None, *, options: 
     out.extend(leader_rows[:lead_shown] or ["(none yet)"])
     if len(leader_rows) > lead_shown:
         out.append(f"({len(leader_rows) - lead_shown} more kept trials left out to fit the budget)")
+    if across_rows:
+        out.extend(["", across_title])
+        out.extend(row for i, row in enumerate(across_rows) if i in across_shown)
+        if len(across_shown) < len(across_rows):
+            out.append(f"({len(across_rows) - len(across_shown)} older ideas left out to fit the budget)")
 
     def section(title: str, entries: list[_Entry], total: int) -> None:
         if not title:

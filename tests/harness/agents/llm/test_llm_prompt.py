@@ -113,6 +113,6 @@ def test_list_files_when_the_context_offers_it_reaches_globbed_files():
 
 def test_tool_schema_has_the_answer_fields():
     props = TOOL_SCHEMA["properties"]
-    assert set(props) == {"hypothesis", "expected_delta", "parent", "edits", "diff"}
+    assert set(props) == {"hypothesis", "expected_delta", "parent", "edits", "diff", "fidelity"}
     assert props["edits"]["items"]["required"] == ["file", "search", "replace"]
     assert TOOL_SCHEMA["required"] == ["hypothesis", "expected_delta"]
