@@ -199,7 +199,7 @@ class Run:
         if BASELINE_TRIAL_ID not in {r.trial.id for r in self.lineage.records()}:
             self.reporter.note("the run stopped before its baseline was proposed; proposing it now")
             self._propose_baseline()
-        note = repair_best(self.lineage)
+        note = repair_best(self.lineage, self.target_level)
         if note:
             self.reporter.note(note)
 
@@ -237,15 +237,7 @@ class Run:
     def run(self, trials: int, slots: SlotPlan | None = None) -> None:
         """Finish interrupted trials, then propose and run up to `trials` new ones."""
         slots = slots or plan_slots(1, self.gpus, len(self.gpus))
-        chosen = self.info.fidelity_policy
-        if chosen is not None and chosen.name == "halving" and self.fidelity != self.target_level:
-            raise RunError(f"this halving run promotes up to {self.target_level!r} (its baseline's level); "
-                           f"it cannot continue at --fidelity {self.fidelity}")
-        try:
-            self.policy = make_policy(self.spec, self.fidelity, chosen)
-        except PolicyError as exc:
-            raise RunError(str(exc)) from None
-        if self.policy.name == "halving" and slots.parallel > 1:
+        if self._fidelity_policy().name == "halving" and slots.parallel > 1:
             raise RunError("--fidelity-policy halving runs one trial at a time (a rung is ranked once all its "
                            "trials are recorded): use --parallel 1")
         self._level_best = kept_by_level(self.lineage)
@@ -285,6 +277,19 @@ class Run:
         """Cost of every proposal recorded in the lineage (so it survives resumes)."""
         return sum(r.trial.proposal.usage.cost_usd for r in self.lineage.records())
 
+    def _fidelity_policy(self) -> Policy:
+        """The run's fidelity policy (made once, from the choice stored in run.json)."""
+        if self.policy is None:
+            chosen = self.info.fidelity_policy
+            if chosen is not None and chosen.name == "halving" and self.fidelity != self.target_level:
+                raise RunError(f"this halving run promotes up to {self.target_level!r} (its baseline's level); "
+                               f"it cannot continue at --fidelity {self.fidelity}")
+            try:
+                self.policy = make_policy(self.spec, self.fidelity, chosen)
+            except PolicyError as exc:
+                raise RunError(str(exc)) from None
+        return self.policy
+
     def _propose_and_record(self) -> Trial | None:
         if self.max_cost_usd is not None:
             spent = self.spent_usd()
@@ -292,8 +297,8 @@ class Run:
                 self._stop_reason = f"cost limit reached: ${spent:.4f} spent of --max-cost ${self.max_cost_usd:g}"
                 return None
         records = self.lineage.records()
-        assert self.policy is not None, "run() prepares the policy"
-        step = self.policy.next_step(records)
+        policy = self._fidelity_policy()
+        step = policy.next_step(records)
         if isinstance(step, Stop):
             self._stop_reason = step.reason
             return None
@@ -311,7 +316,7 @@ class Run:
             seed=_derive_seed(self.info.seed, number),
             trial_number=number,
             fidelity=step.level,
-            fidelity_policy=self.policy.name,
+            fidelity_policy=policy.name,
         )
         proposal = self.agent.propose(ctx)
         if proposal is None:
@@ -321,7 +326,7 @@ class Run:
         by_id = {r.trial.id: r for r in records}
         parent_id = proposal.parent or best
         proposal = proposal.model_copy(update={"parent": parent_id if parent_id in by_id else None})
-        fidelity, level_problem = self.policy.level_for(step, proposal.fidelity, records)
+        fidelity, level_problem = policy.level_for(step, proposal.fidelity, records)
 
         failure = None
         if parent_id not in by_id:

@@ -12,7 +12,8 @@ one of a few consistent states, and what is left to do here is small:
   trees outlive it; Docker containers are reaped by the Docker sandbox): they
   would write into the folders of the trial's re-run, so they are killed, and
   their phase roots removed;
-* `best` not moved after a recorded keep: moved to the last kept trial;
+* `best` not moved after a recorded keep: moved to the last kept trial at the
+  run's level;
 * a trial ref without its ledger event (not made by this version, which
   writes both in one transaction; a lineage copied mid-write could hold one):
   set aside under `refs/stray/`, so that the trial id can be proposed again and
@@ -32,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness.fidelity import kept_by_level
 from harness.types import TRIAL_ID_PATTERN
 from trajectories.lineage import Lineage
 
@@ -123,14 +125,16 @@ def _remove_tree(root: Path) -> None:
     shutil.rmtree(root)
 
 
-def repair_best(lineage: Lineage) -> str | None:
-    """Move `best` to the last kept trial when a kill came between the two; returns a note."""
-    expected = lineage.last_kept()
+def repair_best(lineage: Lineage, level: str) -> str | None:
+    """Move `best` to the last trial kept at the run's level (the baseline's) when a kill
+    came between that keep and the move of `best`; returns a note. Keeps at other
+    fidelity levels never become `best` (docs/multi-fidelity.md)."""
+    expected = kept_by_level(lineage).get(level)
     current = lineage.best()
     if expected is None or current == expected:
         return None
     lineage.set_best(expected)
     return (
-        f"best was {current or 'unset'} but the last kept trial is {expected} (the run stopped "
-        f"after recording its outcome, before moving best): best now points at {expected}"
+        f"best was {current or 'unset'} but the last kept trial at level {level!r} is {expected} (the run "
+        f"stopped after recording its outcome, before moving best): best now points at {expected}"
     )

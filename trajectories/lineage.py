@@ -668,22 +668,6 @@ class Lineage:
             return None
         return self._by_commit.get(self._best_commit)
 
-    def last_kept(self) -> str | None:
-        """Trial id of the newest `keep` outcome on the ledger: what `best` must point at.
-
-        A trial is kept only when it beats the best at the time, so the last keep
-        in ledger order is the best (with parallel trials, id order is not ledger
-        order). Ledger messages hold no text of the agent, so the trailers match
-        only what the harness wrote."""
-        if self._ledger_head is None:
-            return None
-        out = self.git.text(
-            "log", "-n1", "--all-match", "--grep=^Event: outcome$", "--grep=^Label: keep$",
-            "--format=%B", self._ledger_head,
-        )
-        _subject, trailers = parse_message(out.rstrip("\n") + "\n")
-        return trailers.get("Trial-Id") if trailers else None
-
     # -- crash recovery (only with the run's lock held: no other writer exists) ------
 
     def discard_interrupted_writes(self, wait_s: float = 5.0) -> list[str]:

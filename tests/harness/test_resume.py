@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.fidelity import kept_by_level
 from harness.agents.base import make_agent
 from harness.loop import Run, RunError
 from harness.recipe_loader import load_recipe
@@ -165,9 +166,9 @@ def test_killed_after_the_outcome_before_best_moved(tiny, tmp_path):
     killed_at("trajectories.lineage:Lineage.set_best", 2, *create_args(tiny, run_dir, 3))  # 1st: the baseline
     with Lineage.open(run_dir) as lineage:
         assert lineage.record("t0001").outcome.label is Label.keep and lineage.best() == "t0000"
-        assert lineage.last_kept() == "t0001"
+        assert kept_by_level(lineage) == {"full": "t0001"}
     result = resume_cli(tiny, run_dir, 2)
-    assert "best was t0000 but the last kept trial is t0001" in " ".join(result.stdout.split())
+    assert "best was t0000 but the last kept trial at level 'full' is t0001" in " ".join(result.stdout.split())
     labels = audited(run_dir, 3)
     assert labels["t0002"] == "keep"  # judged against t0001, the repaired best
     with Lineage.open(run_dir) as lineage:
@@ -179,7 +180,7 @@ def test_killed_before_the_baseline_keep_moved_best(tiny, tmp_path):
     run_dir = tmp_path / "r"
     killed_at("trajectories.lineage:Lineage.set_best", 1, *create_args(tiny, run_dir, 2))
     result = resume_cli(tiny, run_dir, 2)
-    assert "best was unset but the last kept trial is t0000" in " ".join(result.stdout.split())
+    assert "best was unset but the last kept trial at level 'full' is t0000" in " ".join(result.stdout.split())
     assert audited(run_dir, 2)["t0001"] == "keep"
 
 
