@@ -204,44 +204,71 @@ def proposal_of(planned: PlannedTrial, diff: str) -> Proposal:
                     specialist=planned.specialist, knobs=planned.knobs)
 
 
-def record_plan(run_dir: Path, plan: list[PlannedTrial], run_id: str = "synthetic") -> None:
-    """Record `plan` into a new lineage at `run_dir` the way the loop does."""
-    spec = collision_spec()
-    with Lineage.init(run_dir) as lineage:
-        base = plan[0]
+class LineageRecorder:
+    """Records planned trials, one at a time, into a new lineage the way the loop does."""
+
+    def __init__(self, run_dir: Path, run_id: str) -> None:
+        self.spec = collision_spec()
+        self.run_id = run_id
+        self.lineage = Lineage.init(run_dir)
+        self.commits: dict[int, str] = {}
+
+    def record(self, planned: PlannedTrial) -> None:
+        if planned.number == 0:
+            self._baseline(planned)
+        else:
+            self._trial(planned)
+
+    def close(self) -> None:
+        self.lineage.close()
+
+    def _baseline(self, base: PlannedTrial) -> None:
+        lineage = self.lineage
         trailers = trial_trailers(BASELINE_TRIAL_ID, None, base.agent, None, base.fidelity)
         baseline_commit = lineage.commit_baseline(source_dir(), base.hypothesis, trailers)
-        lineage.start(run_info(spec, baseline_commit, run_id))
-        commits = {0: baseline_commit}
-        trial = Trial(id=BASELINE_TRIAL_ID, run_id=run_id, proposal=Proposal(hypothesis=base.hypothesis, diff="",
-                      agent=base.agent), fidelity=base.fidelity, seeds=base.seeds, commit=baseline_commit)
+        lineage.start(run_info(self.spec, baseline_commit, self.run_id))
+        self.commits[0] = baseline_commit
+        trial = Trial(id=BASELINE_TRIAL_ID, run_id=self.run_id, proposal=proposal_of(base, ""),
+                      fidelity=base.fidelity, seeds=base.seeds, commit=baseline_commit)
         lineage.record_proposed(TrialRecord(trial=trial))
         lineage.record_outcome(TrialRecord(trial=trial, outcome=outcome_of(base, "the baseline")))
         lineage.set_best(BASELINE_TRIAL_ID)
-        for planned in plan[1:]:
-            assert planned.parent is not None
-            tid, parent_id = trial_id(planned.number), trial_id(planned.parent)
-            parent_commit = commits[planned.parent]
-            parent_tree = lineage.tree_of(parent_commit)
-            modes = {path: mode for path, (mode, _blob) in lineage.files(parent_commit).items()}
-            legality = check_diff(planned.diff, spec, modes)
-            tree, diff = parent_tree, planned.diff
-            if planned.label.ran:
-                if legality.label is not None:
-                    raise AssertionError(f"{tid}: the planned diff is rejected: {legality.reason}")
-                tree = lineage.apply_diff(parent_commit, planned.diff)
-                applied = check_diff(lineage.diff_trees(parent_tree, tree), spec, modes)
-                if applied.label is not None:
-                    raise AssertionError(f"{tid}: git applied an illegal edit: {applied.reason}")
-            trailers = trial_trailers(tid, parent_id, planned.agent, planned.specialist, planned.fidelity)
-            commit = lineage.commit_trial(tree, parent_commit, planned.hypothesis, trailers)
-            if planned.label.ran:
-                diff = lineage.diff(parent_commit, commit)
-            trial = Trial(id=tid, run_id=run_id, parent=parent_id, proposal=proposal_of(planned, diff),
-                          fidelity=planned.fidelity, seeds=planned.seeds, commit=commit)
-            lineage.record_proposed(TrialRecord(trial=trial))
-            explanation = legality.reason or f"synthetic {planned.label.value}"
-            lineage.record_outcome(TrialRecord(trial=trial, outcome=outcome_of(planned, explanation)))
-            if planned.label is Label.keep:
-                lineage.set_best(tid)
-            commits[planned.number] = commit
+
+    def _trial(self, planned: PlannedTrial) -> None:
+        lineage, spec = self.lineage, self.spec
+        assert planned.parent is not None
+        tid, parent_id = trial_id(planned.number), trial_id(planned.parent)
+        parent_commit = self.commits[planned.parent]
+        parent_tree = lineage.tree_of(parent_commit)
+        modes = {path: mode for path, (mode, _blob) in lineage.files(parent_commit).items()}
+        legality = check_diff(planned.diff, spec, modes)
+        tree, diff = parent_tree, planned.diff
+        if planned.label.ran:
+            if legality.label is not None:
+                raise AssertionError(f"{tid}: the planned diff is rejected: {legality.reason}")
+            tree = lineage.apply_diff(parent_commit, planned.diff)
+            applied = check_diff(lineage.diff_trees(parent_tree, tree), spec, modes)
+            if applied.label is not None:
+                raise AssertionError(f"{tid}: git applied an illegal edit: {applied.reason}")
+        trailers = trial_trailers(tid, parent_id, planned.agent, planned.specialist, planned.fidelity)
+        commit = lineage.commit_trial(tree, parent_commit, planned.hypothesis, trailers)
+        if planned.label.ran:
+            diff = lineage.diff(parent_commit, commit)
+        trial = Trial(id=tid, run_id=self.run_id, parent=parent_id, proposal=proposal_of(planned, diff),
+                      fidelity=planned.fidelity, seeds=planned.seeds, commit=commit)
+        lineage.record_proposed(TrialRecord(trial=trial))
+        explanation = legality.reason or f"synthetic {planned.label.value}"
+        lineage.record_outcome(TrialRecord(trial=trial, outcome=outcome_of(planned, explanation)))
+        if planned.label is Label.keep:
+            lineage.set_best(tid)
+        self.commits[planned.number] = commit
+
+
+def record_plan(run_dir: Path, plan: list[PlannedTrial], run_id: str = "synthetic") -> None:
+    """Record `plan` into a new lineage at `run_dir` the way the loop does."""
+    recorder = LineageRecorder(run_dir, run_id)
+    try:
+        for planned in plan:
+            recorder.record(planned)
+    finally:
+        recorder.close()

@@ -217,6 +217,10 @@ class Lineage:
         """Trees known to exist (written or checked)."""
         self._batch: list[tuple[str, str, str | None]] | None = None
         """Ref updates held back inside `batch()` (None outside one)."""
+        self._diffs: dict[tuple[str, str], str] = {}
+        """Canonical diffs of recent (tree, tree) pairs (see `diff_trees`)."""
+        self._files: dict[str, dict[str, tuple[str, str]]] = {}
+        """File listings of recent trees (see `files`)."""
 
     # -- creation ----------------------------------------------------------
 
@@ -431,8 +435,21 @@ class Lineage:
         return self.diff_trees(self.tree_of(parent_commit), self.tree_of(commit))
 
     def diff_trees(self, tree_a: str, tree_b: str) -> str:
-        """The canonical unified diff between two tree objects."""
-        return self.git.text("diff-tree", *DIFF_ARGS, tree_a, tree_b)
+        """The canonical unified diff between two tree objects.
+
+        Remembered for the last few pairs of full tree ids (their content never
+        changes): the loop asks for the same diff twice per trial, once to check
+        what git applied and once for the record."""
+        key = (tree_a, tree_b)
+        cacheable = SHA_RE.match(tree_a) is not None and SHA_RE.match(tree_b) is not None
+        with self._lock:
+            if cacheable and key in self._diffs:
+                return self._diffs[key]
+        text = self.git.text("diff-tree", *DIFF_ARGS, tree_a, tree_b)
+        if cacheable:
+            with self._lock:
+                _remember(self._diffs, key, text)
+        return text
 
     # -- ledger --------------------------------------------------------------
 
@@ -682,9 +699,18 @@ class Lineage:
         return obj[1]
 
     def files(self, commit: str) -> dict[str, tuple[str, str]]:
-        """Every file of a commit: path -> (mode, blob sha)."""
+        """Every file of a commit: path -> (mode, blob sha).
+
+        Remembered per tree for the last few trees (a tree's content never
+        changes): the loop lists the parent's files for every proposal, and most
+        proposals share a parent (the best)."""
+        known = self._commit_object(commit)
+        tree = known.tree if known is not None else None
+        with self._lock:
+            if tree is not None and tree in self._files:
+                return dict(self._files[tree])
         try:
-            out = self.git.run("ls-tree", "-r", "-z", "--full-tree", commit).stdout
+            out = self.git.run("ls-tree", "-r", "-z", "--full-tree", tree or commit).stdout
         except GitError as exc:
             raise LineageError(f"cannot list {commit}: {exc.stderr.strip()}") from exc
         files = {}
@@ -693,6 +719,9 @@ class Lineage:
                 meta, _, path = item.decode("utf-8", "surrogateescape").partition("\t")
                 mode, _kind, sha = meta.split(" ")
                 files[path] = (mode, sha)
+        if tree is not None:
+            with self._lock:
+                _remember(self._files, tree, dict(files))
         return files
 
     def export(self, commit: str, dest: Path) -> None:
@@ -741,6 +770,17 @@ def _is_lineage(run_dir: Path) -> bool:
     if proc.returncode == 0 and proc.stdout.strip() == b"1":
         return True
     return git.ref(LEDGER_REF) is not None
+
+
+REMEMBERED = 64
+"""Entries kept by each of the small caches of immutable results (diffs, file listings)."""
+
+
+def _remember(cache: dict, key: object, value: object) -> None:  # noqa: ANN001 - any small cache
+    """Add to a small cache, dropping the oldest entry beyond `REMEMBERED`."""
+    cache[key] = value
+    if len(cache) > REMEMBERED:
+        del cache[next(iter(cache))]
 
 
 def _blob(blobs: dict[str, tuple[str, bytes] | None], sha: str) -> bytes:
