@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from synthetic_lineage import (  # noqa: E402
     CONFIG,
     PlannedTrial,
+    Recorder,
     collision_spec,
     LineageRecorder,
     outcome_of,
@@ -56,7 +57,7 @@ from trajectories._git import format_message, git_env  # noqa: E402
 from trajectories.lineage import DIFF_ARGS, RUN_FILE, dump_json, record_path, trial_trailers  # noqa: E402
 
 
-class NaiveLineage:
+class NaiveLineage(Recorder):
     """A lineage written with GitPython porcelain, one call chain per trial."""
 
     def __init__(self, run_dir: Path, run_id: str) -> None:
@@ -77,12 +78,6 @@ class NaiveLineage:
         self.ledger_head = self.ledger_index.commit(format_message(subject, trailers), parent_commits=parents,
                                                     head=False)
         git.Reference.create(self.repo, "refs/heads/ledger", self.ledger_head, force=True)
-
-    def record(self, planned: PlannedTrial) -> None:
-        if planned.number == 0:
-            self._baseline(planned)
-        else:
-            self._trial(planned)
 
     def close(self) -> None:
         self.repo.close()

@@ -204,20 +204,30 @@ def proposal_of(planned: PlannedTrial, diff: str) -> Proposal:
                     specialist=planned.specialist, knobs=planned.knobs)
 
 
-class LineageRecorder:
-    """Records planned trials, one at a time, into a new lineage the way the loop does."""
-
-    def __init__(self, run_dir: Path, run_id: str) -> None:
-        self.spec = collision_spec()
-        self.run_id = run_id
-        self.lineage = Lineage.init(run_dir)
-        self.commits: dict[int, str] = {}
+class Recorder:
+    """Writes planned trials into a lineage, one at a time, in plan order."""
 
     def record(self, planned: PlannedTrial) -> None:
         if planned.number == 0:
             self._baseline(planned)
         else:
             self._trial(planned)
+
+    def _baseline(self, base: PlannedTrial) -> None:
+        raise NotImplementedError
+
+    def _trial(self, planned: PlannedTrial) -> None:
+        raise NotImplementedError
+
+
+class LineageRecorder(Recorder):
+    """Records planned trials into a new lineage the way the loop does."""
+
+    def __init__(self, run_dir: Path, run_id: str) -> None:
+        self.spec = collision_spec()
+        self.run_id = run_id
+        self.lineage = Lineage.init(run_dir)
+        self.commits: dict[int, str] = {}
 
     def close(self) -> None:
         self.lineage.close()
