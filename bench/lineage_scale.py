@@ -12,15 +12,20 @@ then audited the ways a user would:
 * analyze --json (CLI): `python -m harness.cli analyze RUN --json`;
 * report --html (CLI): `python -m harness.cli report RUN --html FILE`.
 
+The sizes are measured side by side so that the load of a shared machine hits
+them alike: the runs are recorded in `--slices` slices taken in turn (a slice of
+the small run, a slice of the large one, ...), and the audits are repeated
+`--reps` times in turn (all steps on every size, then again), keeping the median.
 Every audit must succeed (the run verifies, the JSON parses, the HTML is
-written), else the script stops with an error. The table shows wall and CPU
-seconds (CPU: this process and its finished children, git and the CLI
-included) and wall milliseconds per trial at each size, and the growth from
-the smallest to the largest size next to the size ratio: growth <= size ratio
-means at most linear.
-CLI rows include the start of a Python interpreter (about a second).
+written), else the script stops with an error.
 
-    python bench/lineage_scale.py [--sizes 1000,10469] [--seed 0] [--keep DIR]
+The table shows wall and CPU seconds (CPU: this process and its finished
+children, git and the CLI included) and wall milliseconds per trial at each
+size, and the growth from the smallest to the largest size next to the size
+ratio: growth <= size ratio means at most linear. CLI rows include the start
+of a Python interpreter (one to a few seconds: imports).
+
+    python bench/lineage_scale.py [--sizes 1000,10469] [--slices 10] [--reps 3] [--seed 0] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,7 +45,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from synthetic_lineage import plan_trials, record_plan  # noqa: E402
+from synthetic_lineage import LineageRecorder, plan_trials  # noqa: E402
 
 from harness.replay import replay  # noqa: E402
 
@@ -64,6 +70,18 @@ class Clock:
     def __exit__(self, *exc: object) -> None:
         self.wall, self.cpu = time.perf_counter() - self._wall, self._cpu() - self._cpu0
 
+    def add(self, other: "Clock") -> None:
+        self.wall += other.wall
+        self.cpu += other.cpu
+
+    @staticmethod
+    def median(clocks: list["Clock"]) -> "Clock":
+        """Median wall and median CPU (each on its own)."""
+        result = Clock()
+        result.wall = statistics.median(c.wall for c in clocks)
+        result.cpu = statistics.median(c.cpu for c in clocks)
+        return result
+
 
 def cli(*args: str) -> tuple[Clock, str]:
     """Run `python -m harness.cli ARGS` with this tree first on the path; (its clock, stdout)."""
@@ -75,17 +93,32 @@ def cli(*args: str) -> tuple[Clock, str]:
     return clock, done.stdout
 
 
-def measure(size: int, seed: int, folder: Path) -> dict[str, Clock]:
-    """Clocks per step for one run of `size` trials."""
+def record_all(sizes: list[int], seed: int, slices: int, folder: Path) -> dict[int, Clock]:
+    """Record a run of each size, slices of the sizes taken in turn; one summed clock per size."""
+    plans = {n: plan_trials(n, seed) for n in sizes}
+    recorders = {n: LineageRecorder(folder / f"run-{n}", f"synthetic-{n}") for n in sizes}
+    clocks = {n: Clock() for n in sizes}
+    try:
+        for i in range(slices):
+            for n in sizes:
+                with Clock() as clock:
+                    for planned in plans[n][n * i // slices : n * (i + 1) // slices]:
+                        recorders[n].record(planned)
+                clocks[n].add(clock)
+    finally:
+        for recorder in recorders.values():
+            recorder.close()
+    return clocks
+
+
+def audit(size: int, folder: Path) -> dict[str, Clock]:
+    """One clock per audit step of the run of `size` trials."""
     run_dir = folder / f"run-{size}"
-    plan = plan_trials(size, seed)
     clocks: dict[str, Clock] = {}
-    with Clock() as clocks["record"]:
-        record_plan(run_dir, plan, run_id=f"synthetic-{size}")
     with Clock() as clocks["replay (API)"]:
-        audit = replay(run_dir)
-    if not audit.verified or len(audit.trials) != size:
-        raise SystemExit(f"error: the {size}-trial run does not verify: {audit.problems[:5]}")
+        report = replay(run_dir)
+    if not report.verified or len(report.trials) != size:
+        raise SystemExit(f"error: the {size}-trial run does not verify: {report.problems[:5]}")
     clocks["replay --verify (CLI)"], _ = cli("replay", str(run_dir), "--verify")
     clocks["analyze --json (CLI)"], out = cli("analyze", str(run_dir), "--json")
     if json.loads(out)["trials"] != size:
@@ -95,6 +128,17 @@ def measure(size: int, seed: int, folder: Path) -> dict[str, Clock]:
     if html.stat().st_size == 0:
         raise SystemExit("error: the report is empty")
     return clocks
+
+
+def measure(sizes: list[int], seed: int, slices: int, reps: int, folder: Path) -> dict[int, dict[str, Clock]]:
+    """Clocks per size and step: record summed over its slices, audits the median of their repetitions."""
+    recorded = record_all(sizes, seed, slices, folder)
+    audits: dict[int, list[dict[str, Clock]]] = {n: [] for n in sizes}
+    for rep in range(reps):
+        for n in sizes if rep % 2 == 0 else sizes[::-1]:
+            audits[n].append(audit(n, folder))
+    return {n: {"record": recorded[n], **{step: Clock.median([a[step] for a in audits[n]]) for step in STEPS[1:]}}
+            for n in sizes}
 
 
 def table(sizes: list[int], results: dict[int, dict[str, Clock]]) -> str:
@@ -119,20 +163,25 @@ def table(sizes: list[int], results: dict[int, dict[str, Clock]]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,10469", help="comma-separated trial counts, smallest first")
+    parser.add_argument("--slices", type=int, default=10, help="slices each run is recorded in, sizes in turn")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions of the audits (the median is shown)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic runs")
     parser.add_argument("--keep", type=Path, default=None, help="keep the runs and reports in this folder")
     args = parser.parse_args()
     sizes = sorted(int(x) for x in args.sizes.split(","))
     if len(sizes) < 2 or sizes[0] < 2:
         parser.error("--sizes needs at least two sizes of 2 trials or more")
+    if args.slices < 1 or args.slices > sizes[0] or args.reps < 1:
+        parser.error("--slices must be between 1 and the smallest size, --reps at least 1")
     folder = args.keep or Path(tempfile.mkdtemp(prefix="harness-scale-"))
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        results = {n: measure(n, args.seed, folder) for n in sizes}
+        results = measure(sizes, args.seed, args.slices, args.reps, folder)
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)
-    print(f"lineage at scale: synthetic collision runs, seed {args.seed}, {os.cpu_count()} CPUs")
+    print(f"lineage at scale: synthetic collision runs, seed {args.seed}, {os.cpu_count()} CPUs; "
+          f"recorded in {args.slices} slices in turn, audits: median of {args.reps}")
     print(table(sizes, results))
     print("growth = time(largest) / time(smallest), of the wall clock and of the CPU time (this process and\n"
           "its children: git, the CLI); at most linear when growth <= size ratio. On a shared machine the\n"

@@ -26,7 +26,7 @@ def bench(script: str, *args: str, timeout: int = 600) -> str:
 
 
 def test_lineage_scale_quick() -> None:
-    out = bench("lineage_scale.py", "--sizes", "12,40")
+    out = bench("lineage_scale.py", "--sizes", "12,40", "--slices", "2", "--reps", "1")
     head = next(line for line in out.splitlines() if line.startswith("step"))
     assert "12 wall s" in head and "40 wall s" in head
     steps = ["record", "replay (API)", "replay --verify (CLI)", "analyze --json (CLI)", "report --html (CLI)"]
