@@ -20,6 +20,7 @@ crash leaves either the old or the new state.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -179,6 +180,25 @@ def trial_commit_problems(
     return problems
 
 
+@contextmanager
+def bulk_read() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a whole run is read into memory.
+
+    Reading a run creates tens of thousands of long-lived objects (records,
+    commits) and no reference cycles. The collector's full passes walk every
+    live object, and they come each time the live objects grow by a quarter: at
+    10,000 trials they took a sixth of `replay`, 25 times their cost at 1,000
+    trials. Reference counting still frees everything as usual; the collector's
+    previous state comes back when the block ends."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 # ---------------------------------------------------------------------------
 # The store
 # ---------------------------------------------------------------------------
@@ -268,12 +288,13 @@ class Lineage:
         if not _is_lineage(run_dir):
             raise LineageError(f"{run_dir} is not a run: its git repository is not a harness lineage")
         lineage = cls(run_dir)
-        lineage._load()
+        with bulk_read():
+            lineage._load()
         return lineage
 
     def refresh(self) -> None:
         """Reload everything from git (after another process wrote to the run)."""
-        with self._lock:
+        with self._lock, bulk_read():
             self._reset()
             self._load()
 
