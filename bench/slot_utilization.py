@@ -11,11 +11,15 @@ ahead (the harness) vs proposed only into a free slot (naive), and the ratio.
 from __future__ import annotations
 
 import argparse
+import sys
 import threading
 import time
+from pathlib import Path
 
-from harness.scheduler import plan_slots, run_slots
-from harness.types import Label, Outcome, Proposal, Trial, trial_id
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness.scheduler import plan_slots, run_slots  # noqa: E402
+from harness.types import Label, Outcome, Proposal, Trial, trial_id  # noqa: E402
 
 
 def measure(parallel: int, trials: int, propose_s: float, trial_s: float, prepare_ahead: bool) -> tuple[float, float]:

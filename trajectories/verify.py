@@ -36,6 +36,7 @@ from .lineage import (
     LEDGER_REF,
     RUN_FILE,
     TRIAL_REF_PREFIX,
+    bulk_read,
     dump_json,
     record_path,
     trial_commit_problems,
@@ -91,7 +92,8 @@ def verify_lineage(run_dir: Path) -> VerifyReport:
     """Check a run's lineage; every damage becomes a problem in the report."""
     report = VerifyReport()
     try:
-        _Verifier(Path(run_dir), report).run()
+        with bulk_read():
+            _Verifier(Path(run_dir), report).run()
     except Exception as exc:  # noqa: BLE001 - a damaged lineage never raises
         report.problems.append(f"lineage: verification stopped: {type(exc).__name__}: {exc}")
     return report
@@ -530,6 +532,10 @@ class _Verifier:
             record = self.check_record_blob(tid, own[0].new_sha, f"proposed event {short}")
             if record is not None and record.outcome is not None:
                 self.problem(tid, f"proposed event {short} already holds an outcome")
+            # Needed again only while it is the head's record (no outcome yet), and then
+            # parsed again: holding every proposed record made each full pass of the
+            # garbage collector longer as the run grows.
+            self.parsed.pop(own[0].new_sha, None)
         else:
             ev.outcome += 1
             if ev.outcome == 1:  # a second outcome event is a problem of its own

@@ -1,0 +1,78 @@
+"""Each bench script runs in its quick mode and prints a table that parses.
+
+No timing is asserted (the machine may be busy): only that every script
+finishes, measures what its table says and prints the sizes and ratios."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NUMBER = r"[0-9]+(?:\.[0-9]+)?"
+
+
+def bench(script: str, *args: str, timeout: int = 600) -> str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:] or done.stdout[-3000:]
+    return done.stdout
+
+
+def test_lineage_scale_quick() -> None:
+    out = bench("lineage_scale.py", "--sizes", "12,40", "--slices", "2", "--reps", "1")
+    head = next(line for line in out.splitlines() if line.startswith("step"))
+    assert "12 wall s" in head and "40 wall s" in head
+    steps = ["record", "replay (API)", "replay --verify (CLI)", "analyze --json (CLI)", "report --html (CLI)"]
+    for step in steps:
+        line = next(line for line in out.splitlines() if line.startswith(step + " "))
+        numbers = re.findall(NUMBER, line[len(step):])
+        assert len(numbers) == 9, line  # 3 per size, wall and CPU growth, size ratio
+        assert float(numbers[-1]) == pytest.approx(40 / 12, abs=1e-3)
+        assert all(float(x) > 0 for x in numbers[:8]), line
+        assert re.search(r"(linear or less|superlinear), (linear or less|superlinear)$", line)
+
+
+def test_naive_lineage_quick() -> None:
+    out = bench("naive_lineage.py", "--trials", "16", "--slices", "2")
+    real = re.search(rf"^real \(trajectories\.lineage\)\s+({NUMBER})\s+({NUMBER}) ({NUMBER})$", out, re.M)
+    naive = re.search(rf"^naive \(GitPython porcelain per trial\)\s+({NUMBER})\s+({NUMBER}) ({NUMBER})$", out, re.M)
+    ratio = re.search(rf"^ratio naive/real: ({NUMBER})x$", out, re.M)
+    assert real and naive and ratio, out
+    assert float(ratio.group(1)) == pytest.approx(float(naive.group(1)) / float(real.group(1)), rel=0.02)
+
+
+def test_trial_overhead_quick() -> None:
+    out = bench("trial_overhead.py", "--trials", "2", "--block", "1", "--train-s", "0.2", "--sandboxes", "local")
+    row = re.search(rf"^local\s+({NUMBER})\s+({NUMBER})\s+([+-]{NUMBER})\s+(-?{NUMBER})%\s+2\s+2$", out, re.M)
+    assert row, out
+    bare, harness, overhead = (float(row.group(i)) for i in (1, 2, 3))
+    assert bare >= 0.2 and harness >= 0.2  # both really ran the sleeping train phase
+    assert overhead == pytest.approx(harness - bare, abs=0.002)
+    assert float(row.group(4)) == pytest.approx(100 * (harness - bare) / bare, abs=0.1 + 100 * 0.002 / bare)
+
+
+def test_slot_utilization_quick() -> None:
+    out = bench("slot_utilization.py", "--propose", "0.05", "--trial", "0.1", "--trials", "6")
+    ahead = re.search(rf"^prepared ahead \(harness\)\s+({NUMBER})%\s+({NUMBER})$", out, re.M)
+    naive = re.search(rf"^only into a free slot\s+({NUMBER})%\s+({NUMBER})$", out, re.M)
+    ratio = re.search(rf"^utilization ratio harness/naive: ({NUMBER})x$", out, re.M)
+    assert ahead and naive and ratio, out
+    assert 0 < float(ahead.group(1)) <= 100 and 0 < float(naive.group(1)) <= 100
+
+
+def test_docker_overhead_quick() -> None:
+    from sandboxes.images import engine_available
+
+    if not engine_available():
+        pytest.skip("no Docker engine answers")
+    out = bench("docker_overhead.py", "--reps", "1", "--sleep", "0.1")
+    rows = re.findall(rf"^(python -c pass|sleep 0\.1 \(python\))\s+({NUMBER})\s+({NUMBER})\s+({NUMBER})\s+({NUMBER})",
+                      out, re.M)
+    assert [r[0] for r in rows] == ["python -c pass", "sleep 0.1 (python)"], out

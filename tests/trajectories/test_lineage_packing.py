@@ -1,0 +1,83 @@
+"""The lineage's performance devices keep every guarantee: automatic packing never
+loses an object (not even one written before any ref names it), and the small
+caches of file listings and diffs answer what git answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lineage_helpers import RunBuilder, edit_diff, git
+
+import trajectories.lineage as lineage_module
+from harness.types import Label
+from trajectories.lineage import Lineage, trial_trailers
+from trajectories.verify import verify_lineage
+
+
+def loose_objects(run_dir: Path) -> int:
+    return sum(int(line.split(": ")[1]) for line in git(run_dir, "count-objects", "-v").splitlines()
+               if line.startswith("count: "))
+
+
+def packs(run_dir: Path) -> int:
+    return len(list((run_dir / ".git" / "objects" / "pack").glob("*.pack")))
+
+
+def test_packs_every_few_ledger_commits_and_still_verifies(
+    builder: RunBuilder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lineage_module, "AUTO_PACK_EVERY", 5)
+    lin = builder.lineage
+    # A trial commit written but not yet named by any ref when the packs run.
+    parent_commit = lin.record("t0000").trial.commit
+    tree = lin.apply_diff(parent_commit, edit_diff(lin, parent_commit, "model.py", 3, "LAYER_3 = 333"))
+    unnamed = lin.commit_trial(tree, parent_commit, "Not recorded yet.", trial_trailers("t9999", "t0000", "x", None, "full"))
+    assert loose_objects(builder.run_dir) > 0
+    builder.trial(score=None, label=Label.crash)  # ledger commits 4 and 5 (start, t0000 twice before): a pack
+    assert packs(builder.run_dir) == 1
+    assert loose_objects(builder.run_dir) == 0
+    assert git(builder.run_dir, "cat-file", "-t", unnamed).strip() == "commit"
+    assert git(builder.run_dir, "cat-file", "-t", tree).strip() == "tree"
+    record = builder.propose()
+    for _ in range(3):
+        builder.trial(score=0.4)
+    builder.finish(record, score=0.99)
+    assert packs(builder.run_dir) >= 2
+    report = verify_lineage(builder.run_dir)
+    assert report.ok, report.problems
+    assert len(report.records) == 6
+    again = Lineage.open(builder.run_dir)
+    assert again.records() == lin.records()
+    assert again.best() == record.trial.id
+
+
+def test_batch_packs_when_it_ends(builder: RunBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lineage_module, "AUTO_PACK_EVERY", 4)
+    with builder.lineage.batch():
+        for _ in range(3):
+            builder.trial(score=None, label=Label.oom)
+        assert packs(builder.run_dir) == 0  # never inside a batch: its refs have not moved yet
+    assert packs(builder.run_dir) >= 1
+    assert verify_lineage(builder.run_dir).ok
+
+
+def test_file_listing_cache_answers_like_git(small_run: RunBuilder) -> None:
+    lin = small_run.lineage
+    commit = lin.record("t0001").trial.commit
+    first = lin.files(commit)
+    first["model.py"] = ("100755", "0" * 40)  # a caller's edit must not reach the cache
+    again = lin.files(commit)
+    fresh = Lineage.open(small_run.run_dir).files(commit)
+    assert again == fresh and again["model.py"] != ("100755", "0" * 40)
+    best = lin.record(lin.best()).trial.commit
+    assert lin.files("refs/heads/best") == Lineage.open(small_run.run_dir).files(best)  # a ref name works too
+
+
+def test_diff_cache_answers_like_git(small_run: RunBuilder) -> None:
+    lin = small_run.lineage
+    base = lin.record("t0000").trial.commit
+    for tid in ("t0001", "t0002", "t0003"):
+        commit = lin.record(tid).trial.commit
+        assert lin.diff(base, commit) == lin.diff(base, commit) == Lineage.open(small_run.run_dir).diff(base, commit)
+        assert lin.diff(base, commit) != lin.diff(commit, base)
