@@ -279,7 +279,11 @@ class HalvingPolicy:
                 f"rank {rank}/{size}) to {level}")
 
     def _stop(self, records: Sequence[TrialRecord]) -> Stop:
-        return Stop("budget spent: " + describe_spend(self.spec, records, self.budget).removeprefix("compute: "))
+        spent = describe_spend(self.spec, records, self.budget).removeprefix("compute: ")
+        left = self.budget - spent_units(self.spec, records)
+        # Say why a run with budget left stops: a bracket is only started when it can reach the top level.
+        return Stop(f"budget spent: {spent}; the {left:.4g} units left cannot pay the smallest bracket "
+                    f"(one trial per level up to {self.levels[-1]}: {self.bracket_cost(1):.4g} units)")
 
     def level_for(self, step: NewProposal, asked: str | None, records: Sequence[TrialRecord]) -> tuple[str, str | None]:
         """New ideas always start at the lowest level, whatever the proposal asks for."""
