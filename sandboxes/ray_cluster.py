@@ -38,6 +38,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from pathlib import Path
@@ -63,6 +64,10 @@ HEAD_NODE_RESOURCE = "node:__internal_head__"
 """Ray's resource that only the head node has: the placement book lives there."""
 
 
+CLIENT_INIT_ATTEMPTS = 3
+"""Tries of a Ray Client connection whose server-side initialisation failed."""
+
+
 def connect(address: str, connect_timeout_s: float = 10.0) -> str:
     """Connect this process to a Ray cluster; returns what was connected to, for messages.
 
@@ -84,7 +89,16 @@ def connect(address: str, connect_timeout_s: float = 10.0) -> str:
     if ray.is_initialized():
         return address
     try:
-        ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+        for attempt in range(CLIENT_INIT_ATTEMPTS):
+            try:
+                ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+                break
+            except ConnectionError as exc:
+                # A busy head's client server may fail to start this client's server on the
+                # first try ("Initialization failure from server"); that one is worth another go.
+                if "Initialization failure" not in str(exc) or attempt + 1 == CLIENT_INIT_ATTEMPTS:
+                    raise
+                time.sleep(2.0)
     except ConnectionError as exc:
         why = "RAY_ADDRESS is unset and no `ray start` cluster runs on this machine" if address == "auto" else ""
         raise SandboxUnavailable(f"no Ray cluster answers at {address}: {why or _first_line(exc)}") from None
