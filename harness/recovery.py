@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import tempfile
 import time
@@ -35,6 +34,7 @@ from pathlib import Path
 
 from harness.fidelity import kept_by_level
 from harness.types import TRIAL_ID_PATTERN
+from sandboxes.local import PHASE_ROOT_PREFIX, force_remove
 from trajectories.lineage import Lineage
 
 STRAGGLER_WAIT_S = 5.0
@@ -64,9 +64,9 @@ def stop_stray_phases(trials_scratch: Path, phase_roots_dir: Path | None = None)
     while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.02)
     roots_dir = phase_roots_dir or Path(tempfile.gettempdir())
-    for root in roots_dir.glob("harness-phase-*"):
+    for root in roots_dir.glob(PHASE_ROOT_PREFIX + "*"):
         if _links_into(root, trials_scratch):
-            _remove_tree(root)
+            force_remove(root)
             stopped.append(f"phase root {root}")
     return stopped
 
@@ -112,17 +112,6 @@ def _links_into(root: Path, trials_scratch: Path) -> bool:
         return False
     return any(entry.is_symlink() and _in_trial_folder(Path(os.readlink(entry.path)), trials_scratch)
                for entry in entries)
-
-
-def _remove_tree(root: Path) -> None:
-    """Remove a phase root whatever modes the phase left (it is chmod a-w in parts)."""
-    for folder, dirs, _files in os.walk(root):
-        for name in dirs:
-            path = os.path.join(folder, name)
-            if not os.path.islink(path):
-                os.chmod(path, 0o700)
-    os.chmod(root, 0o700)
-    shutil.rmtree(root)
 
 
 def repair_best(lineage: Lineage, level: str) -> str | None:

@@ -152,6 +152,8 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_MAX_FILE_BYTES = 8 << 30
 """RLIMIT_FSIZE: no file a phase writes may grow beyond this (8 GiB)."""
 
+PHASE_ROOT_PREFIX = "harness-phase-"
+"""Name prefix of the temporary folder each phase runs in (`--resume` finds a dead run's by it)."""
 TAIL_LINES = 40
 TAIL_BYTES = 4096
 OOM_SCAN_BYTES = 64 * 1024
@@ -407,7 +409,7 @@ class LocalSandbox:
     def run(self, request: PhaseRequest) -> PhaseResult:
         """Run one phase to completion (or to its limits) and remove its phase root."""
         _validate(request)
-        root = Path(tempfile.mkdtemp(prefix="harness-phase-", dir=self.root_dir))
+        root = Path(tempfile.mkdtemp(prefix=PHASE_ROOT_PREFIX, dir=self.root_dir))
         cgroup: PhaseCgroup | None = None
         try:
             env, cwd = self._prepare(root, request)
@@ -420,7 +422,7 @@ class LocalSandbox:
         finally:
             if cgroup is not None:
                 cgroup.remove()
-            _force_remove(root)
+            force_remove(root)
 
     def _prepare(self, root: Path, request: PhaseRequest) -> tuple[dict[str, str], Path]:
         (root / "home").mkdir()
@@ -753,7 +755,7 @@ def _make_read_only(top: Path) -> None:
     os.chmod(top, os.stat(top).st_mode & ~0o222)
 
 
-def _force_remove(root: Path) -> None:
+def force_remove(root: Path) -> None:
     """Remove a phase root whatever the phase did to permissions; never follows symlinks."""
     if not os.path.lexists(root):
         return

@@ -43,7 +43,7 @@ from harness import __version__
 from harness.types import Frozen
 from sandboxes.base import PhaseRequest, PhaseResult, Sandbox
 from sandboxes.errors import SandboxError, SandboxUnavailable
-from sandboxes.local import _force_remove
+from sandboxes.local import force_remove
 from sandboxes.mount_archive import pack, unpack
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ def run_shipped_phase(shipped: ShippedPhase, book: Any, *archives: bytes) -> Pha
         return PhaseReturn(result=result, log=log, written=written, placement=placement)
     finally:
         _stop_watchdog(watchdog)
-        _force_remove(private)
+        force_remove(private)
 
 
 def _assigned_gpus(ids: list[Any]) -> list[int]:
@@ -235,7 +235,7 @@ def watch(private: Path, attempt: str, inner_kind: str) -> int:
         return 0
     killed = _kill_processes_in(private)
     removed = _remove_containers(attempt) if inner_kind == "docker" else []
-    _force_remove(private)
+    force_remove(private)
     print(
         f"harness watchdog: the worker of attempt {attempt} died mid-phase; killed pids {killed}, "
         f"removed containers {removed}, removed {private}",
