@@ -638,11 +638,7 @@ class Lineage:
         rolled up whole), so objects not yet referenced survive too."""
         if self._since_pack < AUTO_PACK_EVERY:
             return
-        self._since_pack = 0
-        try:
-            self.git.run("repack", "-d", "-q", "--geometric=2")
-        except GitError as exc:
-            raise LineageError(f"cannot pack the lineage's objects: {exc.stderr.strip()}") from exc
+        self.pack()
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -860,9 +856,13 @@ class Lineage:
             os.chmod(target, 0o755 if mode == MODE_EXEC else 0o644)
 
     def pack(self) -> None:
-        """Pack loose objects (worth doing now and then on long runs)."""
-        self.git.run("repack", "-a", "-d", "-q")
-        self.git.run("prune-packed", "-q")
+        """Fold the loose objects and small packs into geometrically growing packs
+        (see `_pack_now_and_then`); never drops an object, referenced or not."""
+        self._since_pack = 0
+        try:
+            self.git.run("repack", "-d", "-q", "--geometric=2")
+        except GitError as exc:
+            raise LineageError(f"cannot pack the lineage's objects: {exc.stderr.strip()}") from exc
 
     def close(self) -> None:
         """Release the long-lived git process used for ref updates (reopened on demand)."""
