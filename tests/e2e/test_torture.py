@@ -219,7 +219,23 @@ def trigger_fired(trigger: str, run_dir: Path, pid: int, launched_at: float, hea
             return commit_message(run_dir, head).startswith(trigger + " ")
         except FileNotFoundError:
             return False
-    return any(modified_since(log, launched_at) for log in (run_dir / ".harness" / "trials").glob(f"*/{trigger}-*.log"))
+    return any(modified_since(log, launched_at) for log in phase_logs(run_dir, trigger))
+
+
+def phase_logs(run_dir: Path, phase: str) -> list[Path]:
+    """The phase's logs of every trial; a trial folder removed while it is listed is skipped."""
+    logs: list[Path] = []
+    trials = run_dir / ".harness" / "trials"
+    try:
+        folders = list(trials.iterdir())
+    except FileNotFoundError:
+        return logs
+    for folder in folders:
+        try:  # a re-run clears its trial's scratch folder first, possibly mid-listing
+            logs.extend(folder.glob(f"{phase}-*.log"))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+    return logs
 
 
 def modified_since(path: Path, moment: float) -> bool:
