@@ -384,6 +384,8 @@ def show(run_dir, trial):
     console.print(f"\n[bold]outcome[/]: {outcome.status.value} / {outcome.label.value}  score={outcome.score}")
     if outcome.explanation:
         console.print(escape(outcome.explanation))
+    for error in outcome.infra_errors:  # attempts the harness re-ran: not the proposal's fault
+        console.print(f"infrastructure error, re-run: {escape(error)}")
     if outcome.metrics:
         console.print("metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(outcome.metrics.items())))
     for gate in outcome.gates:

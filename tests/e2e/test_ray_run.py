@@ -117,6 +117,8 @@ def test_lost_workers_are_retried_then_harness_error_and_the_run_replays_clean(r
     code, report = replay_json(tmp_path / "r")
     assert code == 0 and report["verified"], report["problems"]
     assert [t["label"] for t in report["trials"]][2] == "harness_error"
+    shown = harness("show", tmp_path / "r", "t0002").stdout
+    assert shown.count("infrastructure error, re-run: attempt") == 3, shown
 
 
 def _kill(pids: list[int], killed: dict[str, list[int]]) -> list[int]:
