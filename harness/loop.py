@@ -26,6 +26,7 @@ from harness.evaluator_code import EvaluatorCodeError, load_entry, snapshot_eval
 from harness.fidelity import Policy, PolicyError, SameCode, Stop, kept_by_level, make_policy
 from harness.recipe_loader import LoadedRecipe
 from harness.recovery import repair_best, stop_stray_phases
+from harness.run_registry import register, registry_file
 from harness.scheduler import SlotPlan, plan_slots, run_slots
 from harness.trial_exec import RunPaths, TrialExecutor, seed_scores, utc_now
 from harness.types import (
@@ -124,6 +125,7 @@ class Run:
         # The lock comes first: it also marks the folder as a run being created, so a
         # creation cut short is recognised (see `interrupted_creation`).
         lock = _take_lock(paths)
+        _register(run_dir, reporter)
         lineage = Lineage.init(run_dir)
         reporter.note(f"preparing data with the evaluator of recipe {recipe.spec.name!r}")
         digest = snapshot_evaluator(recipe.evaluator_dir, paths.evaluator)
@@ -171,6 +173,7 @@ class Run:
                            "a resumed run keeps it (leave out the fidelity policy options)")
         paths = RunPaths(run_dir)
         lock = _take_lock(paths)
+        _register(run_dir, reporter)  # runs made before the registry existed join it here
         for leftover in lineage.discard_interrupted_writes():
             reporter.note(f"removed {leftover} (a write cut short)")
         lineage.refresh()  # opened before the lock was ours: a dying writer may have moved the ledger since
@@ -554,6 +557,15 @@ def refuse_interrupted_creation(run_dir: Path) -> None:
             f"{run_dir} was interrupted while it was being created (before its baseline was recorded): "
             f"nothing in it can be resumed; remove it (rm -r {run_dir}) and start it again"
         )
+
+
+def _register(run_dir: Path, reporter: Reporter) -> None:
+    """Make the run known to the trials of other runs, whose local sandbox then hides it."""
+    try:
+        register(run_dir)
+    except OSError as exc:
+        reporter.note(f"warning: cannot record this run in {registry_file()} ({exc}); the local sandbox "
+                      "of other runs will not hide its held-out data (set HARNESS_STATE_DIR to a writable folder)")
 
 
 def _take_lock(paths: RunPaths) -> int:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import inspect
 import shlex
 import shutil
+import sys
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +25,7 @@ from evaluators.labels import RunMeasurements, label_run
 from evaluators.legality import check_python_syntax
 from harness.evaluator_code import EvaluatorCodeError, load_entry, snapshot_evaluator
 from harness.recipe_loader import RECIPES_ROOT
+from harness.run_registry import other_runs
 from harness.types import Label, Outcome, PhaseUsage, RecipeSpec, Trial, TrialRecord
 from sandboxes.base import Limits, Mount, PhaseRequest, PhaseResult, Sandbox
 from trajectories.lineage import Lineage
@@ -220,11 +223,14 @@ class TrialExecutor:
 
         The whole run folder (lineage, held-out data, the evaluator copy, every
         trial's folders: a phase's own mounts stay visible), the recipe's evaluator
-        source and the shipped recipes (their data generators would regenerate the
-        held-out labels)."""
+        source, the shipped recipes (their data generators would regenerate the
+        held-out labels) and every other run folder of this user that the harness
+        knows of (a recipe with fixed seeds has the same held-out labels in each)."""
         hidden = [self.paths.run_dir.resolve(), self.evaluator_source.resolve()]
         if RECIPES_ROOT.is_dir():
             hidden.append(RECIPES_ROOT)
+        interpreter = [Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).parent]
+        hidden += other_runs(self.paths.run_dir, [*interpreter, Path(tempfile.gettempdir())])
         return hidden
 
     def _eval_view(self, dest: Path) -> Path:

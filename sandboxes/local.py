@@ -82,8 +82,8 @@ What it does NOT protect against
 --------------------------------
 * **Reading files.** The phase runs as the harness's user and can read
   anything that user can except the hidden paths: the harness's installation,
-  its configuration, the user's home, other runs' folders (and their held-out
-  labels). Without the jail it can also read the hidden paths and write
+  its configuration, the user's home, run folders the harness does not know
+  of (the trial executor hides the registered ones, harness/run_registry.py). Without the jail it can also read the hidden paths and write
   anywhere the user can, the run's lineage included.
 * **Root.** In CI the harness runs as root; so does the phase. Root can
   remount, load modules, read `/dev/mem`, kill host processes it can find by
@@ -141,7 +141,7 @@ from pathlib import Path
 
 from sandboxes.base import Limits, PhaseRequest, PhaseResult, substitute_mounts
 from sandboxes.errors import SandboxError
-from sandboxes.local_jail import JAIL, JailConfig, check_hidden
+from sandboxes.local_jail import JAIL, JailConfig, check_hidden, config_fd
 from sandboxes.pids_cgroup import PhaseCgroup, find_pids_base
 
 log = logging.getLogger(__name__)
@@ -488,8 +488,9 @@ class LocalSandbox:
 
     def _wrap(
         self, request: PhaseRequest, root: Path, argv: list[str], status_fd: int, cgroup: PhaseCgroup | None
-    ) -> list[str]:
-        """The argv that runs `argv`: [jail ->] namespaces -> wrapper -> command."""
+    ) -> tuple[list[str], tuple[int, ...]]:
+        """The argv that runs `argv`: [jail ->] namespaces -> wrapper -> command; and the
+        descriptors it needs passed (the jail's configuration)."""
         procs = str(cgroup.procs_file) if cgroup is not None else None
         config = {
             "status_fd": status_fd,
@@ -498,7 +499,7 @@ class LocalSandbox:
         }
         wrapped = [*self.isolation.prefix, sys.executable, "-I", "-S", "-c", _SHIM, json.dumps(config), *argv]
         if not self.isolation.jail:
-            return wrapped
+            return wrapped, ()
         needed = [root, Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).parent]
         try:
             hidden = check_hidden(list(request.hidden), needed)
@@ -514,7 +515,8 @@ class LocalSandbox:
             hidden=hidden,
             shm_bytes=SHM_BYTES,
         )
-        return [*self.isolation.jail, sys.executable, "-I", "-S", "-c", JAIL, jail.model_dump_json(), *wrapped]
+        jail_fd = config_fd(jail)
+        return [*self.isolation.jail, sys.executable, "-I", "-S", "-c", JAIL, str(jail_fd), *wrapped], (jail_fd,)
 
     def _enforced(self, request: PhaseRequest, cgroup: PhaseCgroup | None) -> dict[str, str | int | float | bool]:
         """What this phase was given (recorded with its result)."""
@@ -547,7 +549,7 @@ class LocalSandbox:
         out_r, out_w = os.pipe()
         st_r, st_w = os.pipe()
         try:
-            wrapped = self._wrap(request, root, argv, st_w, cgroup)
+            wrapped, config_fds = self._wrap(request, root, argv, st_w, cgroup)
         except BaseException:
             for fd in (out_r, out_w, st_r, st_w):
                 os.close(fd)
@@ -565,14 +567,14 @@ class LocalSandbox:
                     cwd=cwd,
                     env=env,
                     close_fds=True,
-                    pass_fds=(st_w,),
+                    pass_fds=(st_w, *config_fds),
                     start_new_session=True,
                 )
             except OSError as exc:
                 raise SandboxError(f"cannot start the phase: {exc}") from exc
             finally:
-                os.close(out_w)
-                os.close(st_w)
+                for fd in (out_w, st_w, *config_fds):
+                    os.close(fd)
             pgid = proc.pid  # start_new_session: the child leads its own group
             try:
                 exit_fd = os.pidfd_open(proc.pid)
@@ -692,16 +694,18 @@ def _run_probe(cand: Isolation) -> subprocess.CompletedProcess[bytes]:
         (hidden / "secret").write_text("secret\n")
         canary.write_text("canary\n")
         st_r, st_w = os.pipe()
+        jail_fd = -1
         try:
-            config = JailConfig(status_fd=st_w, hidden=[str(hidden)]).model_dump_json()
+            jail_fd = config_fd(JailConfig(status_fd=st_w, hidden=[str(hidden)]))
             done = run(
-                [*cand.jail, sys.executable, "-I", "-S", "-c", JAIL, config,
+                [*cand.jail, sys.executable, "-I", "-S", "-c", JAIL, str(jail_fd),
                  *cand.prefix, sys.executable, "-I", "-S", "-c", _JAIL_PROBE, str(hidden), str(canary)],
-                pass_fds=(st_w,),
+                pass_fds=(st_w, jail_fd),
             )
         finally:
-            os.close(st_w)
-            os.close(st_r)
+            for fd in (st_w, st_r, jail_fd):
+                if fd >= 0:
+                    os.close(fd)
         if canary.read_text() != "canary\n":
             raise SandboxError("the jail probe changed a host file: the jail does not hold here")
     return done

@@ -5,7 +5,7 @@ a jail it can read the run's held-out labels and lineage and write anywhere
 that user can: the canary next to the run, the installed harness, the
 evaluator of the next run. The jail closes that where the kernel allows it.
 
-It is a small program (`JAIL`, run as `python -I -S -c JAIL <config> <inner
+It is a small program (`JAIL`, run as `python -I -S -c JAIL <config fd> <inner
 argv...>`) that runs first, in a new *private* mount namespace where it still
 has the privileges to mount (real root, or root of a fresh user namespace),
 and then execs the inner `unshare --user --map-root-user --net --pid ...`
@@ -37,6 +37,10 @@ read-only mount read-write, nor mount anything over the host; the kernel
 refuses (EPERM/EINVAL). What it cannot do either: see anything through a
 hiding tmpfs but the folder names leading to its own mounts.
 
+The configuration comes through an inherited memory file (`config_fd`), not
+the command line: one argument holds at most 128 KiB, and the hidden paths
+include every other run folder the harness knows of (harness/run_registry.py).
+
 Errors of the jail are the harness's, not the trial's: the jail reports them
 as `error <message>` on the status pipe and exits 125; the sandbox raises
 `SandboxError`.
@@ -44,6 +48,7 @@ as `error <message>` on the status pipe and exits 125; the sandbox raises
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -52,7 +57,14 @@ from harness.types import Frozen
 
 JAIL = r"""
 import ctypes, json, os, sys
-cfg = json.loads(sys.argv[1])
+chunks = []
+while True:
+    chunk = os.read(int(sys.argv[1]), 1 << 16)
+    if not chunk:
+        break
+    chunks.append(chunk)
+os.close(int(sys.argv[1]))
+cfg = json.loads(b"".join(chunks))
 inner = sys.argv[2:]
 sfd = cfg["status_fd"]
 libc = ctypes.CDLL(None, use_errno=True)
@@ -126,6 +138,21 @@ class JailConfig(Frozen):
     """Host paths covered by an empty tmpfs (folders) or /dev/null (files)."""
     shm_bytes: int = Field(default=64 << 20, gt=0)
     """Size of the phase's private /dev/shm."""
+
+
+def config_fd(config: JailConfig) -> int:
+    """A memory file holding `config`, positioned at its start: the jail's first argument is its
+    number. The caller passes it to the jail (`pass_fds`) and closes its own copy afterwards."""
+    fd = os.memfd_create("harness-jail-config", os.MFD_CLOEXEC)
+    try:
+        data = memoryview(config.model_dump_json().encode())
+        while data:
+            data = data[os.write(fd, data):]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def check_hidden(hidden: list[Path], keep_visible: list[Path]) -> list[str]:

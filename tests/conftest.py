@@ -11,10 +11,16 @@ from a seed derived from each test (`derandomize`), so that every run of the
 suite tries the same inputs and takes about the same time. `HYPOTHESIS_PROFILE=deep`
 searches ten times longer with fresh randomness and the example database, for
 hunting bugs by hand; a failure it finds goes into the test as an `@example`.
+
+The runs of one test session register in a run registry of their own
+(`HARNESS_STATE_DIR`, harness/run_registry.py), not in the user's: the local
+sandbox of a test run then hides exactly the runs of this session.
 """
 
 import os
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("HARNESS_SANDBOX", "local")
@@ -38,3 +44,15 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_run_registry(tmp_path_factory):
+    """A run registry for this session's runs (subprocesses inherit it)."""
+    before = os.environ.get("HARNESS_STATE_DIR")
+    os.environ["HARNESS_STATE_DIR"] = str(tmp_path_factory.mktemp("harness-state"))
+    yield Path(os.environ["HARNESS_STATE_DIR"])
+    if before is None:
+        os.environ.pop("HARNESS_STATE_DIR", None)
+    else:
+        os.environ["HARNESS_STATE_DIR"] = before

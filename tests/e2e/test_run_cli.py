@@ -22,6 +22,23 @@ def test_default_run_records_and_verifies(tmp_path):
     assert best == kept[-1]["id"] and report["best"]["score"] == kept[-1]["score"]
 
 
+def test_a_run_joins_the_run_registry_and_an_unwritable_registry_only_warns(tmp_path, monkeypatch):
+    from harness.run_registry import registered_runs
+
+    result = harness("run", "--trials", "0", "--fidelity", "smoke", "--out", tmp_path, "--run-id", "known")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "known").resolve() in registered_runs()
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("HARNESS_STATE_DIR", str(blocker / "state"))
+    result = harness("run", "--trials", "0", "--fidelity", "smoke", "--out", tmp_path, "--run-id", "unknown")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert f"warning: cannot record this run in {blocker / 'state' / 'runs'}" in " ".join(output.split())
+    assert replay_json(tmp_path / "unknown")[0] == 0
+
+
 def test_bayes_agent_run_verifies(tmp_path):
     result = harness("run", "--agent", "bayes", "--trials", "2", "--fidelity", "smoke",
                      "--out", tmp_path, "--run-id", "b")

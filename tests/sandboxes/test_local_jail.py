@@ -76,6 +76,25 @@ def test_hidden_run_folder_is_empty_but_the_phase_s_own_mount_inside_it_works(ja
     assert result.limits["host_read_only"] is True and result.limits["hidden_paths"] == 1
 
 
+def test_more_hidden_paths_than_one_argument_can_hold_are_all_hidden(jailed, tmp_path):
+    # 1,500 run folders with long paths: their list is far beyond the 128 KiB of one argument.
+    runs = [tmp_path / "runs" / f"run-{i:05d}-{'x' * 100}" for i in range(1500)]
+    for run in runs:
+        (run / ".harness").mkdir(parents=True)
+        (run / ".harness" / "labels").write_text("secret")
+    assert sum(len(str(r)) for r in runs) > 128 << 10
+    probe = [runs[0], runs[777], runs[-1]]
+    code = "import os\n" + "".join(
+        f"print(os.path.exists({str(r / '.harness' / 'labels')!r}), os.listdir({str(r)!r}))\n" for r in probe)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = jailed.run(request(tmp_path, code, hidden=runs, out=out))
+    assert result.exit_code == 0, result.log_tail
+    assert result.log_tail.splitlines() == ["False []"] * 3
+    assert result.limits["hidden_paths"] == 1500
+    assert all((r / ".harness" / "labels").read_text() == "secret" for r in probe)
+
+
 def test_hiding_the_phase_root_or_the_interpreter_is_refused(jailed, tmp_path):
     import sys
 
