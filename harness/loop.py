@@ -293,6 +293,14 @@ class Run:
                 raise RunError(str(exc)) from None
         return self.policy
 
+    def _best_to_build_on(self, policy: str, level: str | None) -> str:
+        """The trial an agent builds on by default: the run's best; under halving, where new
+        ideas run at the lowest level, the best kept at that level (climbing there, rather
+        than waiting for a promotion to reach the top before the next idea can use a gain)."""
+        if policy == "halving" and level in self._level_best:
+            return self._level_best[level]
+        return self.lineage.best() or BASELINE_TRIAL_ID
+
     def _propose_and_record(self) -> Trial | None:
         if self.max_cost_usd is not None:
             spent = self.spent_usd()
@@ -307,7 +315,7 @@ class Run:
             return None
         if isinstance(step, SameCode):
             return self._record_same_code(step)
-        best = self.lineage.best() or BASELINE_TRIAL_ID
+        best = self._best_to_build_on(policy.name, step.level)
         number = self.lineage.next_trial_number()
         ctx = AgentContext(
             spec=self.spec,

@@ -38,7 +38,8 @@ class AgentContext(BaseModel):
     records: list[TrialRecord] = Field(default_factory=list)
     """The lineage so far, ordered by trial id, with outcomes where available."""
     best: str
-    """Trial id of the current best."""
+    """Trial id to build on by default: the run's best (`refs/heads/best`); under the
+    `halving` policy the best kept at the level this proposal runs at."""
     read_file: Callable[[str, str], str]
     """`read_file(trial_id, path)`: text of an editable file in that trial's code."""
     specialist: str | None = None

@@ -100,6 +100,14 @@ def test_halving_run_promotes_the_best_upward_within_the_budget(whole_run):
         assert p.trial.proposal.diff == "" and p.trial.proposal.agent == "promotion"
         assert parent.outcome is not None and parent.outcome.score is not None
     assert spent_units(info.recipe, records) <= POLICY.budget
+    # New ideas build on the best kept so far at their (the lowest) level, not on the full-level best.
+    tiny_best = None
+    for r in records:
+        if r.trial.proposal.agent == "random":
+            assert r.trial.parent == tiny_best, (r.trial.id, r.trial.parent, tiny_best)
+        if r.trial.fidelity == "tiny" and r.outcome.label is Label.keep:
+            tiny_best = r.trial.id
+    assert tiny_best is not None
     # best is a full-level trial: the baseline or the promoted idea, never a tiny or smoke score
     assert by_id[best].trial.fidelity == "full"
     assert replay(whole_run).verified
