@@ -2,7 +2,9 @@
 
 One scripted run per sandbox (`--sandbox local`, `--sandbox docker`) of a copy
 of the collision recipe with short budgets proposes every attack of
-`adversarial_attacks.ATTACKS` and then one honest proposal. Each attack is its
+`adversarial_attacks.ATTACKS` and then one honest proposal. A neighbour run of
+the same recipe is made first: its held-out labels (equal to the run's, fixed
+seeds) are one more thing the held-out-read attack tries. Each attack is its
 own test case, which asserts its exact label and that nothing else was harmed:
 the lineage verifies, the host canary is untouched, the lineage refs are only
 those the harness wrote, no trial scores like one that saw the held-out
