@@ -312,6 +312,7 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind):
 
     with Lineage.open(run_dir) as lineage:  # a clear error when RUN_DIR is not a run
         info = lineage.run_info()
+        stray = lineage.stray_trial_refs()
     report = do_replay(run_dir)
     reproduced = True
     if rerun_targets:
@@ -334,6 +335,9 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind):
                 console.print(f"  - {escape(problem)}")
             if not verify and len(report.problems) > 5:
                 console.print("  (use --verify to list all)")
+        if stray:
+            console.print(f"note: {len(stray)} trial ref(s) without a ledger record were set aside by --resume "
+                          f"(kept, not part of the lineage): {', '.join(sorted(stray))}")
     sys.exit(0 if report.verified and reproduced else 1)
 
 

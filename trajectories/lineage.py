@@ -783,6 +783,11 @@ class Lineage:
 
     # -- reads -------------------------------------------------------------------
 
+    def stray_trial_refs(self) -> dict[str, str]:
+        """Refs set aside by `set_aside_stray_trial_refs` (name -> commit): trial refs that had
+        no ledger record, kept so nothing is lost, not part of the lineage."""
+        return self.git.refs(STRAY_REF_PREFIX)
+
     def run_info(self) -> RunInfo:
         if self._info is None:
             raise LineageError("the run has not started: no run.json yet")

@@ -270,6 +270,12 @@ def test_a_trial_ref_without_its_ledger_event_is_set_aside(tiny, tmp_path):
     with Lineage.open(run_dir) as lineage:
         assert lineage.git.ref(aside) == stray and lineage.record("t0002").trial.commit != stray
     audited(run_dir, 2)
+    # The audit names what was set aside (the JSON keeps its contract keys only).
+    shown = subprocess.run([sys.executable, "-m", "harness.cli", "replay", str(run_dir)], capture_output=True,
+                           text=True, env={**os.environ, "COLUMNS": "400"})
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "note: 1 trial ref(s) without a ledger record were set aside by --resume" in shown.stdout
+    assert aside in shown.stdout
 
 
 def test_leftovers_of_cut_writes_are_removed(tiny, tmp_path):
