@@ -23,6 +23,8 @@ import fcntl
 import os
 from pathlib import Path
 
+from sandboxes.local_jail import covers
+
 STATE_DIR_ENV = "HARNESS_STATE_DIR"
 """Environment variable naming the folder that holds the registry."""
 
@@ -73,7 +75,7 @@ def other_runs(run_dir: Path, keep_visible: list[Path]) -> list[Path]:
     out = []
     for folder in registered_runs():
         folder = folder.resolve()
-        if any(folder == n or folder in n.parents for n in needed):
+        if any(covers(folder, n) for n in needed):
             continue
         out.append(folder)
     return out

@@ -13,7 +13,6 @@ from __future__ import annotations
 import inspect
 import shlex
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -28,6 +27,7 @@ from harness.recipe_loader import RECIPES_ROOT
 from harness.run_registry import other_runs
 from harness.types import Label, Outcome, PhaseUsage, RecipeSpec, Trial, TrialRecord
 from sandboxes.base import Limits, Mount, PhaseRequest, PhaseResult, Sandbox
+from sandboxes.local_jail import interpreter_paths
 from trajectories.lineage import Lineage
 
 
@@ -229,8 +229,9 @@ class TrialExecutor:
         hidden = [self.paths.run_dir.resolve(), self.evaluator_source.resolve()]
         if RECIPES_ROOT.is_dir():
             hidden.append(RECIPES_ROOT)
-        interpreter = [Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).parent]
-        hidden += other_runs(self.paths.run_dir, [*interpreter, Path(tempfile.gettempdir())])
+        # A run folder holding the interpreter or the phase roots' folder stays visible (hiding
+        # it would stop every phase; the local sandbox refuses such a hidden path).
+        hidden += other_runs(self.paths.run_dir, [*interpreter_paths(), Path(tempfile.gettempdir())])
         return hidden
 
     def _eval_view(self, dest: Path) -> Path:

@@ -141,7 +141,13 @@ from pathlib import Path
 
 from sandboxes.base import Limits, PhaseRequest, PhaseResult, substitute_mounts
 from sandboxes.errors import SandboxError
-from sandboxes.local_jail import JAIL, JailConfig, check_hidden, config_fd
+from sandboxes.local_jail import (
+    JAIL,
+    JailConfig,
+    check_hidden,
+    config_fd,
+    interpreter_paths,
+)
 from sandboxes.pids_cgroup import PhaseCgroup, find_pids_base
 
 log = logging.getLogger(__name__)
@@ -500,7 +506,7 @@ class LocalSandbox:
         wrapped = [*self.isolation.prefix, sys.executable, "-I", "-S", "-c", _SHIM, json.dumps(config), *argv]
         if not self.isolation.jail:
             return wrapped, ()
-        needed = [root, Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).parent]
+        needed = [root, *interpreter_paths()]
         try:
             hidden = check_hidden(list(request.hidden), needed)
         except ValueError as exc:

@@ -49,6 +49,7 @@ as `error <message>` on the status pipe and exits 125; the sandbox raises
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from pydantic import Field
@@ -57,13 +58,13 @@ from harness.types import Frozen
 
 JAIL = r"""
 import ctypes, json, os, sys
-chunks = []
+cfd, chunks = int(sys.argv[1]), []
 while True:
-    chunk = os.read(int(sys.argv[1]), 1 << 16)
+    chunk = os.read(cfd, 1 << 16)
     if not chunk:
         break
     chunks.append(chunk)
-os.close(int(sys.argv[1]))
+os.close(cfd)
 cfg = json.loads(b"".join(chunks))
 inner = sys.argv[2:]
 sfd = cfg["status_fd"]
@@ -155,6 +156,16 @@ def config_fd(config: JailConfig) -> int:
     return fd
 
 
+def interpreter_paths() -> list[Path]:
+    """The Python installation every phase runs with: no hidden path may cover it."""
+    return [Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).parent]
+
+
+def covers(folder: Path, path: Path) -> bool:
+    """Whether hiding `folder` hides `path` (both resolved): it is `path` or holds it."""
+    return folder == path or folder in path.parents
+
+
 def check_hidden(hidden: list[Path], keep_visible: list[Path]) -> list[str]:
     """Absolute hidden paths as strings; raises ValueError for one that would hide what a phase needs.
 
@@ -168,7 +179,7 @@ def check_hidden(hidden: list[Path], keep_visible: list[Path]) -> list[str]:
             raise ValueError(f"hidden path {given} is not absolute")
         path = Path(given).resolve()
         for needed in needed_paths:
-            if needed == path or path in needed.parents:
+            if covers(path, needed):
                 raise ValueError(f"hidden path {path} would hide {needed}, which the phase needs")
         out.append(str(path))
     return out
