@@ -353,11 +353,15 @@ def _glob_regex(glob: str) -> re.Pattern[str]:
 
 class Usage(Frozen):
     input_tokens: int = 0
-    """Prompt tokens the proposal cost."""
+    """Prompt tokens the proposal cost (cached prompt tokens included)."""
     output_tokens: int = 0
-    """Completion tokens the proposal cost."""
+    """Completion tokens the proposal cost (thinking/reasoning tokens included)."""
     cost_usd: float = 0.0
     """Price of those tokens."""
+    cache_read_tokens: int = 0
+    """Of `input_tokens`: prompt tokens read from the provider's prompt cache (priced lower)."""
+    cache_write_tokens: int = 0
+    """Of `input_tokens`: prompt tokens written to the provider's prompt cache (Anthropic prices them higher)."""
 
 
 class Proposal(Frozen):
@@ -389,6 +393,9 @@ class Proposal(Frozen):
     Honoured under the `fixed` policy when the recipe has that level (otherwise the
     trial is recorded `malformed_proposal`); under `halving` new ideas always start
     at the lowest level."""
+    notes: list[str] = Field(default_factory=list)
+    """Lessons the agent wrote to the run notebook while preparing this proposal (the
+    `note` tool); later proposals are shown every earlier proposal's notes."""
 
 
 class Trial(Frozen):
