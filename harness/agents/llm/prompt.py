@@ -234,21 +234,36 @@ def knowledge_section(knowledge: dict[str, str]) -> list[str]:
     return parts
 
 
+INTRO = (
+    "You are an ML research agent working inside an automated research harness. You improve a training "
+    "recipe one trial at a time: each trial is one hypothesis plus a code edit to the recipe's editable "
+    "files. The harness runs every trial in a fresh sandbox, an evaluator you can neither see nor edit "
+    "scores it, and every proposal, diff, score and failure is recorded in a git lineage. Nobody repairs "
+    "or overrides anything: what the evaluator measures is what counts."
+)
+"""The first paragraph of every agent's brief."""
+
+
 def system_prompt(spec: RecipeSpec, surface: Surface, max_repairs: int, *, fidelity_policy: str = "fixed",
                   level: str | None = None, knowledge: dict[str, str] | None = None, max_turns: int = 40) -> str:
     """The standing brief: the recipe, how it is scored, what is allowed, its knowledge, how to work.
 
     The same bytes for every proposal of a run up to the specialty section at
     the end, so providers can serve that prefix from their prompt cache."""
+    parts = [INTRO, "", *rules_sections(spec, surface, fidelity_policy, level)]
+    parts += knowledge_section(knowledge or {})
+    parts += session_sections(max_repairs, max_turns)
+    parts += specialty_sections(spec, surface)
+    return "\n".join(parts).strip() + "\n"
+
+
+def rules_sections(spec: RecipeSpec, surface: Surface, fidelity_policy: str = "fixed",
+                   level: str | None = None) -> list[str]:
+    """Lines of the brief every agent gets: the recipe, how trials are scored, the budgets, what
+    may be edited, the failure labels (Markdown, `##` sections)."""
     m = spec.metric
     b = spec.budgets
     parts = [
-        "You are an ML research agent working inside an automated research harness. You improve a training "
-        "recipe one trial at a time: each trial is one hypothesis plus a code edit to the recipe's editable "
-        "files. The harness runs every trial in a fresh sandbox, an evaluator you can neither see nor edit "
-        "scores it, and every proposal, diff, score and failure is recorded in a git lineage. Nobody repairs "
-        "or overrides anything: what the evaluator measures is what counts.",
-        "",
         f"## Recipe: {spec.name}",
         " ".join(spec.description.split()),
         "",
@@ -287,8 +302,12 @@ def system_prompt(spec: RecipeSpec, surface: Surface, max_repairs: int, *, fidel
         "## Failure labels you will see in the lineage",
     ]
     parts += [f"- {label.value}: {text}" for label, text in LABEL_GLOSSARY.items()]
-    parts += knowledge_section(knowledge or {})
-    parts += [
+    return parts
+
+
+def session_sections(max_repairs: int, max_turns: int) -> list[str]:
+    """How a tool-using session works (the LLM agents' brief)."""
+    return [
         "",
         "## How to work: a session with tools",
         "- Tools: list_files, read_file (paged), grep (the parent trial's code), show_trial (an earlier trial in "
@@ -305,6 +324,11 @@ def system_prompt(spec: RecipeSpec, surface: Surface, max_repairs: int, *, fidel
         f"- A {TOOL_NAME} that does not parse, apply or compile comes back with the exact error; after "
         f"{max_repairs + 1} rejected submissions the session ends and the trial is recorded as failed.",
     ]
+
+
+def specialty_sections(spec: RecipeSpec, surface: Surface) -> list[str]:
+    """Lines of the brief on the specialist's share (when it has one) and the recipe's knobs."""
+    parts: list[str] = []
     if surface.specialist is not None:
         parts += [
             "",
@@ -325,7 +349,7 @@ def system_prompt(spec: RecipeSpec, surface: Surface, max_repairs: int, *, fidel
             if own is None or knob.name in own:
                 parts.append(f"- {knob.name} in {knob.file}: {', '.join(repr(c) for c in knob.choices)}")
         parts.append("You are not limited to these: any edit of your files is allowed.")
-    return "\n".join(parts).strip() + "\n"
+    return parts
 
 
 def files_section(files: dict[str, str], surface: Surface, parent: str, file_chars: int) -> str:
