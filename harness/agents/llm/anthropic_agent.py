@@ -137,7 +137,9 @@ class AnthropicAgent(LLMAgent):
             kwargs["thinking"] = {"type": "enabled", "budget_tokens": self.thinking_budget}
             kwargs["extra_headers"] = {"anthropic-beta": INTERLEAVED_THINKING_BETA}
         if self.temperature is not None:
-            kwargs["temperature"] = self.temperature
+            # This SDK's `create` has no temperature argument; the API takes it in the body on
+            # the models that still support it.
+            kwargs["extra_body"] = {"temperature": self.temperature}
         try:
             response = self._client.messages.create(max_tokens=max_tokens, **kwargs)
         except anthropic.APIError as exc:

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from harness.agents.base import AgentContext, AgentError
+from harness.agents.llm.knowledge import knowledge_section, notebook_section
 from harness.agents.llm.view import ViewOptions, render_view
 from harness.types import Label, RecipeSpec, Specialist, matches_any, trial_id
 
@@ -226,14 +227,6 @@ def fidelity_section(spec: RecipeSpec, policy: str, level: str) -> list[str]:
     return parts
 
 
-def knowledge_section(knowledge: dict[str, str]) -> list[str]:
-    """The recipe's knowledge files, verbatim, one section each."""
-    parts: list[str] = []
-    for name, text in knowledge.items():
-        parts += ["", f"## Recipe knowledge: knowledge/{name}", text.strip()]
-    return parts
-
-
 INTRO = (
     "You are an ML research agent working inside an automated research harness. You improve a training "
     "recipe one trial at a time: each trial is one hypothesis plus a code edit to the recipe's editable "
@@ -389,30 +382,6 @@ class Prompt:
     @property
     def sha256(self) -> str:
         return hashlib.sha256((self.system + "\x00" + self.user).encode()).hexdigest()
-
-
-NOTEBOOK_CHARS = 8000
-"""Characters of the run notebook the opening message shows at most (the newest notes)."""
-
-
-def notebook_section(ctx: AgentContext) -> list[str]:
-    """The run notebook: notes of earlier sessions, newest last, within `NOTEBOOK_CHARS`."""
-    notes = ctx.notebook()
-    if not notes:
-        return []
-    rows: list[str] = []
-    used = 0
-    for tid, specialist, text in reversed(notes):
-        row = f"- {tid}{f' [{specialist}]' if specialist else ''}: {text}"
-        if used + len(row) > NOTEBOOK_CHARS and rows:
-            break
-        rows.append(row)
-        used += len(row)
-    left = len(notes) - len(rows)
-    head = ["", "# Run notebook (notes of earlier sessions, oldest first)"]
-    if left:
-        head.append(f"({left} older notes left out)")
-    return head + list(reversed(rows))
 
 
 def build_prompt(ctx: AgentContext, *, max_repairs: int = 2, token_budget: int = 6000,
