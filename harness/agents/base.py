@@ -118,6 +118,7 @@ AGENTS: dict[str, str] = {
     "scripted": "harness.agents.scripted:ScriptedAgent",
     "anthropic": "harness.agents.llm.anthropic_agent:AnthropicAgent",
     "openai": "harness.agents.llm.openai_agent:OpenAIAgent",
+    "team": "harness.agents.llm.team:TeamAgent",
 }
 """Agent name -> `module:Class`. Modules are imported only when their agent is made."""
 

@@ -69,3 +69,69 @@ def test_unknown_specialist_is_refused_before_anything_is_created(tmp_path):
 def test_llm_option_on_an_offline_agent_is_refused(tmp_path):
     result = run_cli("run", "--agent", "random", "--model", "gpt-5", "--out", tmp_path, env=dict(os.environ))
     assert result.returncode == 2 and "does not take the option 'model'" in result.stderr
+
+
+def test_a_team_mixing_both_providers_lands_with_per_specialist_costs(tmp_path):
+    fake = start_collision_server()
+    team = tmp_path / "team.toml"
+    team.write_text(f"""
+[specialists.arch]
+provider = "anthropic"
+model = "claude-sonnet-4-5"
+base_url = "{fake.anthropic_base_url}"
+thinking_budget = 2048
+
+[specialists.opt]
+provider = "openai"
+model = "gpt-5-mini"
+base_url = "{fake.openai_base_url}"
+reasoning_effort = "low"
+focus.files = ["config.py"]
+focus.brief = "Only the hyperparameters in config.py."
+""")
+    try:
+        env = {**os.environ, "ANTHROPIC_API_KEY": PLANTED}
+        result = run_cli("run", "--team", team, "--fidelity", "smoke", "--trials", "2", "--out", tmp_path,
+                         "--run-id", "t", env=env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert fake.refused == [] and len(fake.requests) == 6
+        protocols = [r.protocol for r in fake.requests]
+        assert protocols == ["anthropic"] * 3 + ["openai"] * 3
+        assert all(r.body["thinking"]["budget_tokens"] == 2048 for r in fake.requests[:3])
+        assert all(r.body["reasoning_effort"] == "low" for r in fake.requests[3:])
+        assert "Only the hyperparameters in config.py." in fake.requests[3].prompt()
+    finally:
+        fake.stop()
+    out = result.stdout
+    assert "model usage: 5,400 input + 860 output tokens" in out
+    sonnet = (2700 * 3 + 430 * 15) / 1e6  # $3 / $15 per million
+    mini = (2700 * 0.25 + 430 * 2) / 1e6  # $0.25 / $2 per million
+    assert f"  arch: anthropic claude-sonnet-4-5, 1 proposals, 2,700 input + 430 output tokens, ${sonnet:.4f}" in out
+    assert f"  opt: openai gpt-5-mini, 1 proposals, 2,700 input + 430 output tokens, ${mini:.4f}" in out
+    code, report = replay_json(tmp_path / "t")
+    assert code == 0, report["problems"]
+    assert [(t["agent"], t["specialist"]) for t in report["trials"][1:]] == [("anthropic", "arch"), ("openai", "opt")]
+    assert_no_key(tmp_path / "t")
+
+
+@pytest.mark.parametrize("text,message", [
+    ('[specialists.arch]\nprovider = "gemini"\n', "specialists.arch: Input tag 'gemini' found using 'provider'"),
+    ('[specialists.arch]\nprovider = "openai"\nthinking_budget = 4096\n',
+     "specialists.arch.thinking_budget: Extra inputs are not permitted"),
+    ('[specialists.arch]\nprovider = "anthropic"\nthinking_budget = 10\n',
+     "specialists.arch.thinking_budget: Input should be greater than or equal to 1024"),
+    ('[specialists.loss]\nprovider = "anthropic"\nbase_url = "http://127.0.0.1:9"\n',
+     "specialists.loss: recipe 'collision' has no specialist 'loss', so give focus.files"),
+    ('[specialists.arch]\nprovider = "anthropic"\nbase_url = "http://127.0.0.1:9"\nfocus.files = ["data.py"]\n',
+     "specialists.arch.focus.files: data.py is not on the recipe's editable surface"),
+    ("[specialists]\n", "specialists: Dictionary should have at least 1 item"),
+    ("[specialists.arch\n", "not valid TOML"),
+])
+def test_a_bad_team_file_is_refused_with_a_clear_error(tmp_path, text, message):
+    team = tmp_path / "team.toml"
+    team.write_text(text)
+    out = tmp_path / "runs"
+    result = run_cli("run", "--team", team, "--out", out, env=dict(os.environ))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in " ".join(result.stderr.split()) and "Traceback" not in result.stderr
+    assert not out.exists()
