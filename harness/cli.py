@@ -303,16 +303,26 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
 @click.option("--sandbox", "sandbox_kind", type=click.Choice(["auto", "local", "docker"]), default="auto",
               envvar="HARNESS_SANDBOX",
               show_default=True, help="Sandbox for --rerun.")
-def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind):
+@click.option("--trial", "trial", metavar="ID", help="With --transcript: the trial whose transcript to print.")
+@click.option("--transcript", "show_transcript", is_flag=True,
+              help="Print the agent transcript stored with --trial's proposal (checked against its digest) "
+                   "and exit.")
+def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind, trial, show_transcript):
     """Audit RUN_DIR: re-derive what can be re-derived from its lineage; exit 0 only when verified
     (and, with --rerun, every re-executed score reproduced)."""
     from harness.console import replay_table
     from harness.replay import replay as do_replay
     from trajectories.lineage import Lineage
 
+    if show_transcript != (trial is not None):
+        raise click.UsageError("--trial ID and --transcript go together")
     with Lineage.open(run_dir) as lineage:  # a clear error when RUN_DIR is not a run
         info = lineage.run_info()
         stray = lineage.stray_trial_refs()
+        if show_transcript:
+            _print_transcript(lineage, trial)
+            return
+        with_transcripts = [r.trial.id for r in lineage.records() if r.trial.transcript is not None]
     report = do_replay(run_dir)
     reproduced = True
     if rerun_targets:
@@ -338,7 +348,22 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind):
         if stray:
             console.print(f"note: {len(stray)} trial ref(s) without a ledger record were set aside by --resume "
                           f"(kept, not part of the lineage): {', '.join(sorted(stray))}")
+        if with_transcripts:
+            console.print(f"transcripts stored with {len(with_transcripts)} proposal(s): {', '.join(with_transcripts)} "
+                          f"(print one: harness replay {run_dir} --trial ID --transcript)")
     sys.exit(0 if report.verified and reproduced else 1)
+
+
+def _print_transcript(lineage, tid: str) -> None:
+    """Write a trial's stored transcript, byte for byte, to stdout."""
+    ids = [r.trial.id for r in lineage.records()]
+    if tid not in ids:
+        raise click.ClickException(f"no trial {tid!r} in {lineage.run_dir}" + (f" (trials: {ids[0]}..{ids[-1]})" if ids else ""))
+    transcript = lineage.transcript(tid)
+    if transcript is None:
+        raise click.ClickException(f"{tid}: its proposal has no transcript (agent {lineage.record(tid).trial.proposal.agent})")
+    sys.stdout.buffer.write(transcript.content)
+    sys.stdout.buffer.flush()
 
 
 def _rerun(run_dir: Path, info, targets: list[str], seeds: int, sandbox_kind: str, quiet: bool):

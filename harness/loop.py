@@ -398,17 +398,19 @@ class Run:
     def _record_proposed(
         self, tid: str, parent_id: str, proposal: Proposal, fidelity: str, commit: str, move: str | None = None
     ) -> Trial:
+        transcript = proposal.transcript  # its bytes go into the lineage, its digest into the record
         trial = Trial(
             id=tid,
             run_id=self.info.run_id,
             parent=parent_id,
-            proposal=proposal.model_copy(update={"parent": parent_id}),
+            proposal=proposal.model_copy(update={"parent": parent_id, "transcript": None}),
             fidelity=fidelity,
             seeds=self.spec.fidelities[fidelity].seeds,
             commit=commit,
             fidelity_move=move,
+            transcript=transcript.digest() if transcript is not None else None,
         )
-        self.lineage.record_proposed(TrialRecord(trial=trial))
+        self.lineage.record_proposed(TrialRecord(trial=trial), transcript)
         self.reporter.trial_started(trial)
         return trial
 

@@ -11,6 +11,9 @@ Layout (see DESIGN.md, "Lineage layout"):
   `trials/<number // 100 as 4 digits>/<id>.json`. Each commit carries `Event`,
   `Trial-Id` and `Trial-Commit` trailers naming the trial commit it describes.
 - `refs/heads/best`: the best kept trial's commit (HEAD points at it).
+- Transcripts: a proposal's agent transcript is a blob of the ledger tree at
+  `transcripts/<shard>/<id>.<jsonl|txt>`, added by its `proposed` commit; the
+  record keeps its digest (see `trajectories.transcripts`).
 
 Nothing is checked out; scratch data of the run lives in `<run>/.harness/`
 (excluded through `.git/info/exclude`). Every ref move is a compare-and-swap
@@ -35,6 +38,7 @@ from harness.types import (
     BASELINE_TRIAL_ID,
     Label,
     RunInfo,
+    Transcript,
     TrialRecord,
     trial_id,
     trial_number,
@@ -54,6 +58,7 @@ from ._git import (
     git_env,
     parse_message,
 )
+from .transcripts import TRANSCRIPTS_DIR, digest_problems, transcript_path, transcript_tid
 
 LEDGER_REF = "refs/heads/ledger"
 REPLAYS_REF = "refs/heads/replays"
@@ -246,6 +251,10 @@ class Lineage:
         self._run_blob: str | None = None
         self._shards: dict[str, dict[str, str]] = {}
         self._shard_trees: dict[str, str] = {}
+        self._transcripts: dict[str, dict[str, str]] = {}
+        """Transcript blobs of the ledger tree: shard -> file name -> blob sha."""
+        self._transcript_trees: dict[str, str] = {}
+        """Shard -> tree sha of `transcripts/<shard>` (empty while no trial has a transcript)."""
         self._best_commit: str | None = None
         self._commits: dict[str, CommitObject] = {}
         self._trees: set[str] = set()
@@ -331,14 +340,22 @@ class Lineage:
             mode, kind, sha = meta.split(" ")
             parts = path.split("/")
             if kind == "tree":
-                if path == TRIALS_DIR:
+                if path in (TRIALS_DIR, TRANSCRIPTS_DIR):
                     continue
                 if len(parts) == 2 and parts[0] == TRIALS_DIR:
                     self._shard_trees[parts[1]] = sha
                     continue
+                if len(parts) == 2 and parts[0] == TRANSCRIPTS_DIR:
+                    self._transcript_trees[parts[1]] = sha
+                    continue
                 raise LineageError(f"unexpected folder {path!r} in the ledger")
             if path == RUN_FILE:
                 self._run_blob = sha
+                continue
+            if parts[0] == TRANSCRIPTS_DIR:
+                if transcript_tid(path) is None or mode != MODE_FILE:
+                    raise LineageError(f"unexpected file {path!r} in the ledger")
+                self._transcripts.setdefault(parts[1], {})[parts[2]] = sha
                 continue
             if len(parts) != 3 or parts[0] != TRIALS_DIR or not parts[2].endswith(".json"):
                 raise LineageError(f"unexpected file {path!r} in the ledger")
@@ -509,8 +526,10 @@ class Lineage:
             self._run_blob = run_blob
             return commit
 
-    def record_proposed(self, record: TrialRecord) -> str:
-        """Append an `Event: proposed` ledger commit adding the record; create `refs/trials/<id>`."""
+    def record_proposed(self, record: TrialRecord, transcript: Transcript | None = None) -> str:
+        """Append an `Event: proposed` ledger commit adding the record (and the agent's
+        transcript, whose digest the record must carry as `Trial.transcript`); create
+        `refs/trials/<id>`."""
         with self._lock:
             info = self._require_started()
             t = record.trial
@@ -539,12 +558,14 @@ class Lineage:
                 raise LineageError(f"{t.id}: proposal parent {t.proposal.parent} is not the trial parent {t.parent}")
             if t.commit in self._by_commit:
                 raise LineageError(f"{t.id}: commit {t.commit} already belongs to {self._by_commit[t.commit]}")
+            if (transcript.digest() if transcript is not None else None) != t.transcript:
+                raise LineageError(f"{t.id}: the record's transcript digest does not match the transcript given")
             problems = trial_commit_problems(record, self._commit_object(t.commit), parent_commit)
             if problems:
                 raise LineageError(f"{t.id}: " + "; ".join(problems))
             trailers = {"Event": "proposed", "Trial-Id": t.id, "Trial-Commit": t.commit}
             new_ref = (TRIAL_REF_PREFIX + t.id, t.commit, ZERO_SHA)  # must not exist yet
-            sha = self._write_record(record, f"proposed {t.id}", trailers, [new_ref])
+            sha = self._write_record(record, f"proposed {t.id}", trailers, [new_ref], transcript)
             self._by_commit[t.commit] = t.id
             return sha
 
@@ -579,6 +600,7 @@ class Lineage:
         subject: str,
         trailers: dict[str, str],
         extra_refs: list[tuple[str, str, str | None]],
+        transcript: Transcript | None = None,
     ) -> str:
         tid = record.trial.id
         data = dump_json(record)
@@ -592,10 +614,22 @@ class Lineage:
         shard_trees = {**self._shard_trees, shard: shard_tree}
         trials_tree = self.git.write_tree([(MODE_TREE, name, sha) for name, sha in shard_trees.items()])
         assert self._run_blob is not None and self._ledger_head is not None
-        root = self.git.write_tree([(MODE_FILE, RUN_FILE, self._run_blob), (MODE_TREE, TRIALS_DIR, trials_tree)])
+        root_entries = [(MODE_FILE, RUN_FILE, self._run_blob), (MODE_TREE, TRIALS_DIR, trials_tree)]
+        transcripts, transcript_trees = self._transcripts, self._transcript_trees
+        if transcript is not None:
+            name = transcript_path(tid, transcript.format).rsplit("/", 1)[1]
+            files = {**transcripts.get(shard, {}), name: self.git.write_blob(transcript.content)}
+            transcripts = {**transcripts, shard: files}
+            shard_tree = self.git.write_tree([(MODE_FILE, n, sha) for n, sha in files.items()])
+            transcript_trees = {**transcript_trees, shard: shard_tree}
+        if transcript_trees:
+            listing = [(MODE_TREE, name, sha) for name, sha in transcript_trees.items()]
+            root_entries.append((MODE_TREE, TRANSCRIPTS_DIR, self.git.write_tree(listing)))
+        root = self.git.write_tree(root_entries)
         commit = self._ledger_commit(root, subject, trailers, [self._ledger_head], extra_refs)
         self._shards[shard] = entries
         self._shard_trees = shard_trees
+        self._transcripts, self._transcript_trees = transcripts, transcript_trees
         self._records[tid] = record
         if self._top is not None:
             self._top = max(self._top, trial_number(tid))
@@ -806,6 +840,21 @@ class Lineage:
 
     def ledger_head(self) -> str | None:
         return self._ledger_head
+
+    def transcript(self, trial_id: str) -> Transcript | None:
+        """The transcript stored with a trial's proposal (None when it has none); raises
+        `LineageError` when it is missing or does not match the record's digest."""
+        digest = self.record(trial_id).trial.transcript
+        if digest is None:
+            return None
+        _dir, shard, name = transcript_path(trial_id, digest.format).split("/")
+        sha = self._transcripts.get(shard, {}).get(name)
+        obj = self.git.read_object(sha) if sha is not None else None
+        data = obj[1] if obj is not None and obj[0] == "blob" else None
+        problems = digest_problems(trial_id, digest, data)
+        if problems or data is None:
+            raise LineageError(f"{trial_id}: " + "; ".join(problems))
+        return Transcript(format=digest.format, content=data)
 
     def read_file(self, commit: str, path: str) -> bytes:
         """Content of `path` in `commit` (FileNotFoundError when absent)."""
