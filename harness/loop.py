@@ -22,6 +22,7 @@ from evaluators.decision import decide, keep_references
 from evaluators.legality import check_diff
 from harness import __version__
 from harness.agents.base import Agent, AgentContext
+from harness.eval_view import view_problems
 from harness.evaluator_code import EvaluatorCodeError, load_entry, snapshot_evaluator
 from harness.fidelity import Policy, PolicyError, SameCode, Stop, kept_by_level, make_policy
 from harness.recipe_loader import LoadedRecipe
@@ -116,6 +117,9 @@ class Run:
         if run_dir.exists() and any(run_dir.iterdir()):
             raise RunError(f"{run_dir} already exists and is not empty; choose another --run-id or --out")
         fidelity = _check_fidelity(recipe.spec, fidelity)
+        exposed = view_problems(recipe.spec, recipe.evaluator_dir)
+        if exposed:  # trial code runs in the eval phase: it must not find data there
+            raise RunError(f"recipe {recipe.spec.name!r}: evaluator.eval_files: " + "; ".join(exposed))
         try:  # refuse a policy the recipe cannot serve before anything is created
             make_policy(recipe.spec, fidelity, policy)
         except PolicyError as exc:
