@@ -202,6 +202,11 @@ class EvaluatorSpec(Frozen):
     `workspace_dir`, `seed` that the function names as parameters (host
     measurements, see `harness.trial_exec.ScoreInputs`); raises `ValueError` with a
     reason when the predictions are missing or invalid."""
+    eval_files: list[str] | None = None
+    """Files of the evaluator folder that the eval phase sees (its `{eval}` folder),
+    relative to that folder: code only, never data, since trial code runs in the eval
+    phase and can read all of it. Unset: the files `phases.eval` names as
+    `{eval}/<file>`. `harness recipe check` refuses a list that names data."""
 
 
 class SandboxSpec(Frozen):
