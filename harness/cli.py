@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.markup import escape
+from trajectories.agent_text import escape_console as escape  # strips terminal controls too
 from rich.syntax import Syntax
 
 from harness import __version__
@@ -434,6 +434,7 @@ def anchor(run_dir, key):
 @click.argument("trial")
 def show(run_dir, trial):
     """Print one trial: hypothesis, diff and outcome."""
+    from trajectories.agent_text import strip_controls
     from trajectories.lineage import Lineage
 
     with Lineage.open(run_dir) as lineage:
@@ -445,8 +446,8 @@ def show(run_dir, trial):
             f"no trial {trial!r} in {run_dir} (trials: {known[0]}..{known[-1]})" if known else f"no trials in {run_dir}"
         )
     t = record.trial
-    console.print(f"[bold]{t.id}[/] parent={t.parent or '-'} agent={t.proposal.agent} "
-                  f"specialist={t.proposal.specialist or '-'} fidelity={t.fidelity} seeds={t.seeds}")
+    console.print(f"[bold]{t.id}[/] parent={t.parent or '-'} agent={escape(t.proposal.agent)} "
+                  f"specialist={escape(t.proposal.specialist or '-')} fidelity={t.fidelity} seeds={t.seeds}")
     console.print(f"commit {t.commit}")
     if t.fidelity_move is not None and t.parent in records:
         console.print(f"{t.fidelity_move} of {t.parent}: its code, unchanged, "
@@ -454,7 +455,7 @@ def show(run_dir, trial):
     console.print(f"\n[bold]hypothesis[/]\n{escape(t.proposal.hypothesis)}")
     if t.proposal.diff:
         console.print("\n[bold]diff[/]")
-        console.print(Syntax(t.proposal.diff, "diff", theme="ansi_dark", word_wrap=True))
+        console.print(Syntax(strip_controls(t.proposal.diff), "diff", theme="ansi_dark", word_wrap=True))
     outcome = record.outcome
     if outcome is None:
         console.print("\n[bold]outcome[/]: not evaluated yet")
