@@ -9,6 +9,7 @@ outcome is recorded. A run interrupted between the two is finished by
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import os
 import platform
@@ -332,6 +333,9 @@ class Run:
             trial_number=number,
             fidelity=step.level,
             fidelity_policy=policy.name,
+            list_tree=self._list_tree,
+            read_tree=self._read_tree,
+            knowledge=self._knowledge,
         )
         proposal = self.agent.propose(ctx)
         if proposal is None:
@@ -499,6 +503,17 @@ class Run:
         if not self.specialists:
             return None
         return self.specialists[(number - 1) % len(self.specialists)]
+
+    def _list_tree(self, tid: str) -> list[str]:
+        return sorted(self.lineage.files(self.lineage.record(tid).trial.commit))
+
+    def _read_tree(self, tid: str, path: str) -> bytes:
+        return self.lineage.read_file(self.lineage.record(tid).trial.commit, path)
+
+    @functools.cached_property
+    def _knowledge(self) -> dict[str, str]:
+        """The recipe's knowledge files, read once per run."""
+        return self.recipe.knowledge()
 
     def _read_editable(self, tid: str, path: str) -> str:
         if not self.spec.is_editable(path):

@@ -92,6 +92,14 @@ class LoadedRecipe(Frozen):
     def is_git(self) -> bool:
         return isinstance(self.spec.source, GitSource)
 
+    def knowledge(self) -> dict[str, str]:
+        """The recipe's knowledge files, `knowledge/*.md` in the recipe folder (name -> text,
+        sorted by name): what is known to work, rules, lessons, for the agents' briefs."""
+        folder = self.folder / "knowledge"
+        if not folder.is_dir():
+            return {}
+        return {path.name: path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.md")) if path.is_file()}
+
 
 # --------------------------------------------------------------------------
 # Schema and parsing
