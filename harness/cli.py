@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.markup import escape
+from trajectories.agent_text import escape_console as escape  # strips terminal controls too
 from rich.syntax import Syntax
 
 from harness import __version__
@@ -32,10 +32,11 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from trajectories.importers import TrajectoryImportError
     from trajectories.report import ReportError
     from trajectories.lineage import LineageError
+    from trajectories.anchor import AnchorError
 
     return EXPECTED_ERRORS + (
         AgentError, EvaluatorCodeError, RunError, RerunError, SandboxError, LineageError, TrajectoryImportError,
-        ReportError,
+        ReportError, AnchorError,
     )
 
 
@@ -215,10 +216,17 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
 @click.option("--reasoning-effort", type=click.Choice(["minimal", "low", "medium", "high"]),
               help="OpenAI reasoning effort.")
 @click.option("--temperature", type=click.FloatRange(0, 2), help="Sampling temperature of the LLM agents.")
+@click.option("--anchor-to", type=click.Path(path_type=Path, dir_okay=False),
+              help="Append an anchor line (docs/audit.md) to this file outside the run folder every "
+                   "--anchor-every trials and when the run stops.")
+@click.option("--anchor-every", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Recorded trials between two anchors of --anchor-to.")
+@click.option("--anchor-sign", type=click.Path(path_type=Path, dir_okay=False, exists=True), metavar="KEY",
+              help="SSH private key that signs each anchor of --anchor-to (git's SSH signing).")
 def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, fidelity, fidelity_policy, budget,
         eta, bracket, parallel, gpus, gpus_per_trial, cluster, resume, model, base_url, prices, max_repairs,
         view_tokens, specialists, max_cost, team_file, max_turns, session_tokens, session_cost, thinking_budget,
-        reasoning_effort, temperature):
+        reasoning_effort, temperature, anchor_to, anchor_every, anchor_sign):
     """Run trials of RECIPE (default: the CPU recipe `collision`) and record them in a lineage."""
     from harness.agents.base import make_agent
     from harness.console import ConsoleReporter, fidelity_summary, label_counts, summary_table, usage_lines
@@ -287,6 +295,14 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
     else:
         sandbox = trial_sandbox(sandbox_kind, loaded)
     reporter = ConsoleReporter(console, trials, loaded.spec.metric.name)
+    if anchor_to is not None:
+        from harness.anchoring import AnchoringReporter, AnchorOptionError, check_destination
+
+        try:
+            destination = check_destination(anchor_to, run_dir)
+        except AnchorOptionError as exc:
+            raise click.BadParameter(str(exc), param_hint="--anchor-to") from None
+        reporter = AnchoringReporter(reporter, destination, anchor_every, anchor_sign)
     console.print(
         f"[bold]harness run[/] recipe={loaded.spec.name} agent={agent.name} sandbox={sandbox.name} "
         f"trials={trials} run={run_dir}" + (f" ({describe_policy(effective)})" if effective is not None else "")
@@ -298,10 +314,14 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
         else:
             the_run = Run.create(loaded, run_dir, agent=agent, sandbox=sandbox, reporter=reporter,
                                  seed=seed, fidelity=fidelity, gpus=gpu_ids, policy=policy)
+        if anchor_to is not None:
+            reporter.lineage = the_run.lineage
         try:
             the_run.configure(specialists=chosen_specialists, max_cost_usd=max_cost, defined=team_names)
             the_run.run(trials, slots)
         finally:
+            if anchor_to is not None:
+                reporter.write()  # the state the run stopped at
             the_run.close()
     finally:
         reporter.stop()
@@ -336,17 +356,41 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
 @click.option("--sandbox", "sandbox_kind", type=click.Choice(["auto", "local", "docker"]), default="auto",
               envvar="HARNESS_SANDBOX",
               show_default=True, help="Sandbox for --rerun.")
-def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind):
+@click.option("--trial", "trial", metavar="ID", help="With --transcript: the trial whose transcript to print.")
+@click.option("--transcript", "show_transcript", is_flag=True,
+              help="Print the agent transcript stored with --trial's proposal (checked against its digest) "
+                   "and exit.")
+@click.option("--anchor", "anchors", multiple=True, metavar="FILE_OR_LINE",
+              help="An anchor line, or a file of them (harness anchor, run --anchor-to): a tamper finding "
+                   "unless the lineage extends each anchored state of this run (repeatable).")
+@click.option("--anchor-key", type=click.Path(path_type=Path, dir_okay=False, exists=True), metavar="FILE",
+              help="Public key (or allowed-signers file) that must have signed every --anchor.")
+def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind, trial, show_transcript,
+           anchors, anchor_key):
     """Audit RUN_DIR: re-derive what can be re-derived from its lineage; exit 0 only when verified
     (and, with --rerun, every re-executed score reproduced)."""
     from harness.console import replay_table
     from harness.replay import replay as do_replay
     from trajectories.lineage import Lineage
 
+    if show_transcript != (trial is not None):
+        raise click.UsageError("--trial ID and --transcript go together")
     with Lineage.open(run_dir) as lineage:  # a clear error when RUN_DIR is not a run
         info = lineage.run_info()
         stray = lineage.stray_trial_refs()
+        if show_transcript:
+            _print_transcript(lineage, trial)
+            return
+        with_transcripts = [r.trial.id for r in lineage.records() if r.trial.transcript is not None]
     report = do_replay(run_dir)
+    if anchors:
+        from trajectories.anchor import anchor_problems, read_anchors
+
+        pinned = [a for given in anchors for a in read_anchors(given)]
+        with Lineage.open(run_dir) as lineage:
+            found = anchor_problems(lineage, [a for a in pinned if a.run == info.run_id] or pinned, anchor_key)
+        if found:
+            report = report.model_copy(update={"verified": False, "problems": report.problems + found})
     reproduced = True
     if rerun_targets:
         verdicts = _rerun(run_dir, info, list(rerun_targets), rerun_seeds, sandbox_kind, quiet=as_json)
@@ -371,7 +415,22 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind):
         if stray:
             console.print(f"note: {len(stray)} trial ref(s) without a ledger record were set aside by --resume "
                           f"(kept, not part of the lineage): {', '.join(sorted(stray))}")
+        if with_transcripts:
+            console.print(f"transcripts stored with {len(with_transcripts)} proposal(s): {', '.join(with_transcripts)} "
+                          f"(print one: harness replay {run_dir} --trial ID --transcript)")
     sys.exit(0 if report.verified and reproduced else 1)
+
+
+def _print_transcript(lineage, tid: str) -> None:
+    """Write a trial's stored transcript, byte for byte, to stdout."""
+    ids = [r.trial.id for r in lineage.records()]
+    if tid not in ids:
+        raise click.ClickException(f"no trial {tid!r} in {lineage.run_dir}" + (f" (trials: {ids[0]}..{ids[-1]})" if ids else ""))
+    transcript = lineage.transcript(tid)
+    if transcript is None:
+        raise click.ClickException(f"{tid}: its proposal has no transcript (agent {lineage.record(tid).trial.proposal.agent})")
+    sys.stdout.buffer.write(transcript.content)
+    sys.stdout.buffer.flush()
 
 
 def _rerun(run_dir: Path, info, targets: list[str], seeds: int, sandbox_kind: str, quiet: bool):
@@ -390,9 +449,25 @@ def _rerun(run_dir: Path, info, targets: list[str], seeds: int, sandbox_kind: st
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--sign", "key", type=click.Path(path_type=Path, dir_okay=False, exists=True), metavar="KEY",
+              help="Sign the anchor with this SSH private key (git's SSH signing, gpg.format=ssh).")
+def anchor(run_dir, key):
+    """Print one line that pins RUN_DIR's current state (ledger head, trial count); keep it outside
+    the run folder and check it later with `harness replay RUN_DIR --verify --anchor LINE`."""
+    from trajectories.anchor import current_anchor, sign_anchor
+    from trajectories.lineage import Lineage
+
+    with Lineage.open(run_dir) as lineage:
+        pinned = current_anchor(lineage)
+    click.echo((sign_anchor(pinned, key) if key is not None else pinned).line())
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.argument("trial")
 def show(run_dir, trial):
     """Print one trial: hypothesis, diff and outcome."""
+    from trajectories.agent_text import strip_controls
     from trajectories.lineage import Lineage
 
     with Lineage.open(run_dir) as lineage:
@@ -404,8 +479,8 @@ def show(run_dir, trial):
             f"no trial {trial!r} in {run_dir} (trials: {known[0]}..{known[-1]})" if known else f"no trials in {run_dir}"
         )
     t = record.trial
-    console.print(f"[bold]{t.id}[/] parent={t.parent or '-'} agent={t.proposal.agent} "
-                  f"specialist={t.proposal.specialist or '-'} fidelity={t.fidelity} seeds={t.seeds}")
+    console.print(f"[bold]{t.id}[/] parent={t.parent or '-'} agent={escape(t.proposal.agent)} "
+                  f"specialist={escape(t.proposal.specialist or '-')} fidelity={t.fidelity} seeds={t.seeds}")
     console.print(f"commit {t.commit}")
     if t.fidelity_move is not None and t.parent in records:
         console.print(f"{t.fidelity_move} of {t.parent}: its code, unchanged, "
@@ -413,7 +488,7 @@ def show(run_dir, trial):
     console.print(f"\n[bold]hypothesis[/]\n{escape(t.proposal.hypothesis)}")
     if t.proposal.diff:
         console.print("\n[bold]diff[/]")
-        console.print(Syntax(t.proposal.diff, "diff", theme="ansi_dark", word_wrap=True))
+        console.print(Syntax(strip_controls(t.proposal.diff), "diff", theme="ansi_dark", word_wrap=True))
     outcome = record.outcome
     if outcome is None:
         console.print("\n[bold]outcome[/]: not evaluated yet")
