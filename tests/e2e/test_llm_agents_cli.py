@@ -3,7 +3,9 @@ server that speaks both protocols; no API key may reach the run directory."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +16,12 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "fakes"))
 from llm_server import start_collision_server  # noqa: E402
 
 from conftest import replay_json  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "trajectories"))
+from lineage_helpers import edit_json, ledger_append, ledger_rewrite, show  # noqa: E402
+
+from trajectories.lineage import record_path  # noqa: E402
+from trajectories.transcripts import transcript_path  # noqa: E402
 
 PLANTED = "sk-planted-e2e-0123456789abcdef"
 
@@ -108,10 +116,47 @@ focus.brief = "Only the hyperparameters in config.py."
     mini = (2700 * 0.25 + 430 * 2) / 1e6  # $0.25 / $2 per million
     assert f"  arch: anthropic claude-sonnet-4-5, 1 proposals, 2,700 input + 430 output tokens, ${sonnet:.4f}" in out
     assert f"  opt: openai gpt-5-mini, 1 proposals, 2,700 input + 430 output tokens, ${mini:.4f}" in out
-    code, report = replay_json(tmp_path / "t")
+    run_dir = tmp_path / "t"
+    code, report = replay_json(run_dir)
     assert code == 0, report["problems"]
     assert [(t["agent"], t["specialist"]) for t in report["trials"][1:]] == [("anthropic", "arch"), ("openai", "opt")]
-    assert_no_key(tmp_path / "t")
+    assert_no_key(run_dir)
+    check_transcripts_and_notes(run_dir, tmp_path)
+
+
+def check_transcripts_and_notes(run_dir: Path, tmp_path: Path) -> None:
+    """Each session's transcript is stored with its proposal, printed by replay, and covered by
+    --verify; the notes (the run notebook) are in the records, and later sessions were shown them."""
+    printed = run_cli("replay", run_dir, "--trial", "t0001", "--transcript", env=dict(os.environ))
+    assert printed.returncode == 0, printed.stderr
+    events = [json.loads(line) for line in printed.stdout.splitlines()]
+    assert events[0]["type"] == "session" and events[0]["model"] == "claude-sonnet-4-5"
+    assert events[0]["settings"]["thinking_budget"] == 2048 and events[0]["specialist"] == "arch"
+    assert [e["type"] for e in events[1:3]] == ["system", "user"]
+    turns = [e for e in events if e["type"] == "assistant"]
+    assert len(turns) == 3 and all(t["thinking"] == ["Weighing what to look at next."] for t in turns)
+    assert [e["name"] for e in events if e["type"] == "tool_result"] == \
+        ["list_files", "read_file", "check_edit", "note", "submit_trial"]
+    assert events[-1]["type"] == "end" and events[-1]["reason"] == "submitted"
+    assert events[-1]["usage"]["input_tokens"] == 2700
+    note = show(run_dir, f"refs/heads/ledger:{record_path('t0001')}")
+    assert json.loads(note)["trial"]["proposal"]["notes"][0].startswith("trial 1: ")
+    opening = run_cli("replay", run_dir, "--trial", "t0002", "--transcript", env=dict(os.environ)).stdout
+    assert "# Run notebook" in opening and "- t0001 [arch]: trial 1: " in opening
+
+    edited = tmp_path / "edited"
+    shutil.copytree(run_dir, edited)
+    ledger_rewrite(edited, transcript_path("t0002", "jsonl"), lambda data: data.replace(b"gpt-5-mini", b"gpt-5"))
+    code, report = replay_json(edited)
+    assert code != 0 and any("t0002" in p and "transcript" in p for p in report["problems"]), report["problems"]
+
+    renoted = tmp_path / "renoted"
+    shutil.copytree(run_dir, renoted)
+    record = show(renoted, f"refs/heads/ledger:{record_path('t0001')}")
+    ledger_append(renoted, {record_path("t0001"): edit_json(["trial", "proposal", "notes"], ["made up"])(record)},
+                  "edit\n\nEvent: outcome\nTrial-Id: t0001\nTrial-Commit: " + "0" * 40 + "\n")
+    code, report = replay_json(renoted)
+    assert code != 0 and any("t0001" in p for p in report["problems"]), report["problems"]
 
 
 @pytest.mark.parametrize("text,message", [
