@@ -137,6 +137,15 @@ def _trial_cap(trials: int | None, policy, spec) -> int:
     return 2 * math.ceil(policy.budget / cheapest) + len(spec.fidelities)
 
 
+def _command_options(agent_name: str, agent_cmd, agent_timeout, agent_env, run_dir: Path, loaded) -> dict:
+    """The options of `--agent command` that were given (others refuse them by name)."""
+    given = {"agent_cmd": agent_cmd, "agent_timeout": agent_timeout, "agent_env": tuple(agent_env) or None}
+    options = {key: value for key, value in given.items() if value is not None}
+    if agent_name == "command":
+        options.update(run_dir=run_dir, evaluator_dir=loaded.evaluator_dir, knowledge_dir=loaded.folder / "knowledge")
+    return options
+
+
 def _parse_gpus(value: str | None) -> tuple[int, ...]:
     if not value:
         return ()
@@ -152,7 +161,7 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
 @cli.command()
 @click.argument("recipe", required=False)
 @click.option("--agent", "agent_name", default="random", show_default=True,
-              help="Who proposes trials: random, bayes, scripted, anthropic or openai.")
+              help="Who proposes trials: random, bayes, scripted, anthropic, openai or command (--agent-cmd).")
 @click.option("--proposals", type=click.Path(path_type=Path), help="JSONL proposals for --agent scripted.")
 @click.option("--trials", type=click.IntRange(min=0), default=None,
               help="New trials to propose (the baseline t0000 comes on top)  [default: 20; with "
@@ -192,9 +201,16 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
 @click.option("--view-tokens", type=click.IntRange(min=500), help="Token budget of the lineage view (default 6000).")
 @click.option("--specialists", help="Comma-separated specialists of the recipe that take turns proposing.")
 @click.option("--max-cost", type=click.FloatRange(min=0), help="Stop proposing once proposals cost this many USD.")
+@click.option("--agent-cmd", help="For --agent command: the command line run (jailed, in a scratch git work tree "
+              "of the parent's files) once per proposal; see docs/agents.md.")
+@click.option("--agent-timeout", type=click.FloatRange(min=0, min_open=True),
+              help="For --agent command: seconds one proposal's command may run  [default: 1800]")
+@click.option("--agent-env", "agent_env", multiple=True, metavar="NAME",
+              help="For --agent command: pass this environment variable (e.g. its API key) to the command; "
+                   "repeatable. Nothing else of the environment is passed.")
 def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, fidelity, fidelity_policy, budget,
         eta, bracket, parallel, gpus, gpus_per_trial, cluster, resume, model, base_url, prices, max_repairs,
-        view_tokens, specialists, max_cost):
+        view_tokens, specialists, max_cost, agent_cmd, agent_timeout, agent_env):
     """Run trials of RECIPE (default: the CPU recipe `collision`) and record them in a lineage."""
     from harness.agents.base import make_agent
     from harness.console import ConsoleReporter, fidelity_summary, label_counts, summary_table
@@ -242,6 +258,7 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
         # Answers are cached per trial in the run, so a resumed run never pays twice.
         llm_options["cache_dir"] = run_dir / ".harness" / "llm-cache"
     set_options = {key: value for key, value in llm_options.items() if value is not None}
+    set_options.update(_command_options(agent_name, agent_cmd, agent_timeout, agent_env, run_dir, loaded))
     agent = make_agent(agent_name, proposals_file=proposals, seed=seed, **set_options)
     if getattr(agent, "priced", True) is False:
         err_console.print(f"note: no price is known for model {getattr(agent, 'model', '?')!r}: its cost counts "

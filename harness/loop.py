@@ -323,6 +323,7 @@ class Run:
             best=best,
             read_file=self._read_editable,
             list_files=self._list_editable,
+            export_files=self._export_trial,
             specialist=self._next_specialist(number),
             seed=_derive_seed(self.info.seed, number),
             trial_number=number,
@@ -489,6 +490,9 @@ class Run:
     def _list_editable(self, tid: str) -> list[str]:
         commit = self.lineage.record(tid).trial.commit
         return sorted(path for path in self.lineage.files(commit) if self.spec.is_editable(path))
+
+    def _export_trial(self, tid: str, folder: Path) -> None:
+        self.lineage.export(self.lineage.record(tid).trial.commit, folder)
 
     def _next_specialist(self, number: int) -> str | None:
         """Round robin over the run's specialists (one agent per partition, one lineage)."""

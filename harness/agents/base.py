@@ -50,6 +50,10 @@ class AgentContext(BaseModel):
     """Number of the trial this proposal will become."""
     list_files: Callable[[str], list[str]] | None = None
     """`list_files(trial_id)`: the editable files of that trial's code, sorted."""
+    export_files: Callable[[str, Path], None] | None = None
+    """`export_files(trial_id, folder)`: write every file of that trial's code (protected ones
+    too, as the trial phases see them; never the evaluator or data) into an empty folder: the
+    work tree of an outside agent's command."""
     fidelity: str | None = None
     """Fidelity level this proposal will run at (None: the recipe's default level)."""
     fidelity_policy: Literal["fixed", "halving"] = "fixed"
@@ -105,6 +109,7 @@ AGENTS: dict[str, str] = {
     "scripted": "harness.agents.scripted:ScriptedAgent",
     "anthropic": "harness.agents.llm.anthropic_agent:AnthropicAgent",
     "openai": "harness.agents.llm.openai_agent:OpenAIAgent",
+    "command": "harness.agents.command.agent:CommandAgent",
 }
 """Agent name -> `module:Class`. Modules are imported only when their agent is made."""
 

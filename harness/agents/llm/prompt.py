@@ -209,18 +209,44 @@ def fidelity_section(spec: RecipeSpec, policy: str, level: str) -> list[str]:
     return parts
 
 
+INTRO = (
+    "You are an ML research agent working inside an automated research harness. You improve a training "
+    "recipe one trial at a time: each trial is one hypothesis plus a code edit to the recipe's editable "
+    "files. The harness runs every trial in a fresh sandbox, an evaluator you can neither see nor edit "
+    "scores it, and every proposal, diff, score and failure is recorded in a git lineage. Nobody repairs "
+    "or overrides anything: what the evaluator measures is what counts."
+)
+"""The first paragraph of every agent's brief."""
+
+
 def system_prompt(spec: RecipeSpec, surface: Surface, max_repairs: int, *, fidelity_policy: str = "fixed",
                   level: str | None = None) -> str:
     """The standing brief: the recipe, how it is scored, what is allowed, how to answer."""
+    parts = [INTRO, "", *rules_sections(spec, surface, fidelity_policy, level)]
+    parts += [
+        "",
+        "## How to answer",
+        f"- Call the tool `{TOOL_NAME}` exactly once with: hypothesis, expected_delta, optionally parent, and "
+        "the change as `edits` (search/replace blocks) or as `diff` (a unified diff).",
+        "- Each search text must be copied verbatim from the file as shown (indentation included) and occur "
+        "exactly once; add neighbouring lines when a line repeats. Edits apply in order, each to the result "
+        "of the previous ones.",
+        "- One idea per trial, so its effect can be measured. Read the lineage first: do not repeat what was "
+        "tried, fix what crashed using the log tails, and stay well inside the budgets.",
+        f"- If your answer does not parse or apply you get the exact error back and may correct it "
+        f"({max_repairs} time{'s' if max_repairs != 1 else ''}); after that the trial is recorded as failed.",
+    ]
+    parts += specialty_sections(spec, surface)
+    return "\n".join(parts).strip() + "\n"
+
+
+def rules_sections(spec: RecipeSpec, surface: Surface, fidelity_policy: str = "fixed",
+                   level: str | None = None) -> list[str]:
+    """Lines of the brief every agent gets: the recipe, how trials are scored, the budgets, what
+    may be edited, the failure labels (Markdown, `##` sections)."""
     m = spec.metric
     b = spec.budgets
     parts = [
-        "You are an ML research agent working inside an automated research harness. You improve a training "
-        "recipe one trial at a time: each trial is one hypothesis plus a code edit to the recipe's editable "
-        "files. The harness runs every trial in a fresh sandbox, an evaluator you can neither see nor edit "
-        "scores it, and every proposal, diff, score and failure is recorded in a git lineage. Nobody repairs "
-        "or overrides anything: what the evaluator measures is what counts.",
-        "",
         f"## Recipe: {spec.name}",
         " ".join(spec.description.split()),
         "",
@@ -260,19 +286,12 @@ def system_prompt(spec: RecipeSpec, surface: Surface, max_repairs: int, *, fidel
         "## Failure labels you will see in the lineage",
     ]
     parts += [f"- {label.value}: {text}" for label, text in LABEL_GLOSSARY.items()]
-    parts += [
-        "",
-        "## How to answer",
-        f"- Call the tool `{TOOL_NAME}` exactly once with: hypothesis, expected_delta, optionally parent, and "
-        "the change as `edits` (search/replace blocks) or as `diff` (a unified diff).",
-        "- Each search text must be copied verbatim from the file as shown (indentation included) and occur "
-        "exactly once; add neighbouring lines when a line repeats. Edits apply in order, each to the result "
-        "of the previous ones.",
-        "- One idea per trial, so its effect can be measured. Read the lineage first: do not repeat what was "
-        "tried, fix what crashed using the log tails, and stay well inside the budgets.",
-        f"- If your answer does not parse or apply you get the exact error back and may correct it "
-        f"({max_repairs} time{'s' if max_repairs != 1 else ''}); after that the trial is recorded as failed.",
-    ]
+    return parts
+
+
+def specialty_sections(spec: RecipeSpec, surface: Surface) -> list[str]:
+    """Lines of the brief on the specialist's share (when it has one) and the recipe's knobs."""
+    parts: list[str] = []
     sp = surface.specialist_spec
     if sp is not None:
         parts += [
@@ -291,7 +310,7 @@ def system_prompt(spec: RecipeSpec, surface: Surface, max_repairs: int, *, fidel
             if own is None or knob.name in own:
                 parts.append(f"- {knob.name} in {knob.file}: {', '.join(repr(c) for c in knob.choices)}")
         parts.append("You are not limited to these: any edit of your files is allowed.")
-    return "\n".join(parts).strip() + "\n"
+    return parts
 
 
 def files_section(files: dict[str, str], surface: Surface, parent: str, file_chars: int) -> str:
