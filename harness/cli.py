@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.markup import escape
+from trajectories.agent_text import escape_console as escape  # strips terminal controls too
 from rich.syntax import Syntax
 
 from harness import __version__
@@ -32,10 +32,11 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from trajectories.importers import TrajectoryImportError
     from trajectories.report import ReportError
     from trajectories.lineage import LineageError
+    from trajectories.anchor import AnchorError
 
     return EXPECTED_ERRORS + (
         AgentError, EvaluatorCodeError, RunError, RerunError, SandboxError, LineageError, TrajectoryImportError,
-        ReportError,
+        ReportError, AnchorError,
     )
 
 
@@ -142,7 +143,7 @@ def _command_options(agent_name: str, agent_cmd, agent_timeout, agent_env, run_d
     given = {"agent_cmd": agent_cmd, "agent_timeout": agent_timeout, "agent_env": tuple(agent_env) or None}
     options = {key: value for key, value in given.items() if value is not None}
     if agent_name == "command":
-        options.update(run_dir=run_dir, evaluator_dir=loaded.evaluator_dir, knowledge_dir=loaded.folder / "knowledge")
+        options.update(run_dir=run_dir, evaluator_dir=loaded.evaluator_dir)
     return options
 
 
@@ -201,6 +202,13 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
 @click.option("--view-tokens", type=click.IntRange(min=500), help="Token budget of the lineage view (default 6000).")
 @click.option("--specialists", help="Comma-separated specialists of the recipe that take turns proposing.")
 @click.option("--max-cost", type=click.FloatRange(min=0), help="Stop proposing once proposals cost this many USD.")
+@click.option("--anchor-to", type=click.Path(path_type=Path, dir_okay=False),
+              help="Append an anchor line (docs/audit.md) to this file outside the run folder every "
+                   "--anchor-every trials and when the run stops.")
+@click.option("--anchor-every", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Recorded trials between two anchors of --anchor-to.")
+@click.option("--anchor-sign", type=click.Path(path_type=Path, dir_okay=False, exists=True), metavar="KEY",
+              help="SSH private key that signs each anchor of --anchor-to (git's SSH signing).")
 @click.option("--agent-cmd", help="For --agent command: the command line run (jailed, in a scratch git work tree "
               "of the parent's files) once per proposal; see docs/agents.md.")
 @click.option("--agent-timeout", type=click.FloatRange(min=0, min_open=True),
@@ -210,7 +218,7 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
                    "repeatable. Nothing else of the environment is passed.")
 def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, fidelity, fidelity_policy, budget,
         eta, bracket, parallel, gpus, gpus_per_trial, cluster, resume, model, base_url, prices, max_repairs,
-        view_tokens, specialists, max_cost, agent_cmd, agent_timeout, agent_env):
+        view_tokens, specialists, max_cost, anchor_to, anchor_every, anchor_sign, agent_cmd, agent_timeout, agent_env):
     """Run trials of RECIPE (default: the CPU recipe `collision`) and record them in a lineage."""
     from harness.agents.base import make_agent
     from harness.console import ConsoleReporter, fidelity_summary, label_counts, summary_table
@@ -268,6 +276,14 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
     else:
         sandbox = trial_sandbox(sandbox_kind, loaded)
     reporter = ConsoleReporter(console, trials, loaded.spec.metric.name)
+    if anchor_to is not None:
+        from harness.anchoring import AnchoringReporter, AnchorOptionError, check_destination
+
+        try:
+            destination = check_destination(anchor_to, run_dir)
+        except AnchorOptionError as exc:
+            raise click.BadParameter(str(exc), param_hint="--anchor-to") from None
+        reporter = AnchoringReporter(reporter, destination, anchor_every, anchor_sign)
     console.print(
         f"[bold]harness run[/] recipe={loaded.spec.name} agent={agent.name} sandbox={sandbox.name} "
         f"trials={trials} run={run_dir}" + (f" ({describe_policy(effective)})" if effective is not None else "")
@@ -279,10 +295,14 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
         else:
             the_run = Run.create(loaded, run_dir, agent=agent, sandbox=sandbox, reporter=reporter,
                                  seed=seed, fidelity=fidelity, gpus=gpu_ids, policy=policy)
+        if anchor_to is not None:
+            reporter.lineage = the_run.lineage
         try:
             the_run.configure(specialists=chosen_specialists, max_cost_usd=max_cost)
             the_run.run(trials, slots)
         finally:
+            if anchor_to is not None:
+                reporter.write()  # the state the run stopped at
             the_run.close()
     finally:
         reporter.stop()
@@ -324,7 +344,13 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
 @click.option("--transcript", "show_transcript", is_flag=True,
               help="Print the agent transcript stored with --trial's proposal (checked against its digest) "
                    "and exit.")
-def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind, trial, show_transcript):
+@click.option("--anchor", "anchors", multiple=True, metavar="FILE_OR_LINE",
+              help="An anchor line, or a file of them (harness anchor, run --anchor-to): a tamper finding "
+                   "unless the lineage extends each anchored state of this run (repeatable).")
+@click.option("--anchor-key", type=click.Path(path_type=Path, dir_okay=False, exists=True), metavar="FILE",
+              help="Public key (or allowed-signers file) that must have signed every --anchor.")
+def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind, trial, show_transcript,
+           anchors, anchor_key):
     """Audit RUN_DIR: re-derive what can be re-derived from its lineage; exit 0 only when verified
     (and, with --rerun, every re-executed score reproduced)."""
     from harness.console import replay_table
@@ -341,6 +367,14 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind, t
             return
         with_transcripts = [r.trial.id for r in lineage.records() if r.trial.transcript is not None]
     report = do_replay(run_dir)
+    if anchors:
+        from trajectories.anchor import anchor_problems, read_anchors
+
+        pinned = [a for given in anchors for a in read_anchors(given)]
+        with Lineage.open(run_dir) as lineage:
+            found = anchor_problems(lineage, [a for a in pinned if a.run == info.run_id] or pinned, anchor_key)
+        if found:
+            report = report.model_copy(update={"verified": False, "problems": report.problems + found})
     reproduced = True
     if rerun_targets:
         verdicts = _rerun(run_dir, info, list(rerun_targets), rerun_seeds, sandbox_kind, quiet=as_json)
@@ -399,9 +433,25 @@ def _rerun(run_dir: Path, info, targets: list[str], seeds: int, sandbox_kind: st
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--sign", "key", type=click.Path(path_type=Path, dir_okay=False, exists=True), metavar="KEY",
+              help="Sign the anchor with this SSH private key (git's SSH signing, gpg.format=ssh).")
+def anchor(run_dir, key):
+    """Print one line that pins RUN_DIR's current state (ledger head, trial count); keep it outside
+    the run folder and check it later with `harness replay RUN_DIR --verify --anchor LINE`."""
+    from trajectories.anchor import current_anchor, sign_anchor
+    from trajectories.lineage import Lineage
+
+    with Lineage.open(run_dir) as lineage:
+        pinned = current_anchor(lineage)
+    click.echo((sign_anchor(pinned, key) if key is not None else pinned).line())
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.argument("trial")
 def show(run_dir, trial):
     """Print one trial: hypothesis, diff and outcome."""
+    from trajectories.agent_text import strip_controls
     from trajectories.lineage import Lineage
 
     with Lineage.open(run_dir) as lineage:
@@ -413,8 +463,8 @@ def show(run_dir, trial):
             f"no trial {trial!r} in {run_dir} (trials: {known[0]}..{known[-1]})" if known else f"no trials in {run_dir}"
         )
     t = record.trial
-    console.print(f"[bold]{t.id}[/] parent={t.parent or '-'} agent={t.proposal.agent} "
-                  f"specialist={t.proposal.specialist or '-'} fidelity={t.fidelity} seeds={t.seeds}")
+    console.print(f"[bold]{t.id}[/] parent={t.parent or '-'} agent={escape(t.proposal.agent)} "
+                  f"specialist={escape(t.proposal.specialist or '-')} fidelity={t.fidelity} seeds={t.seeds}")
     console.print(f"commit {t.commit}")
     if t.fidelity_move is not None and t.parent in records:
         console.print(f"{t.fidelity_move} of {t.parent}: its code, unchanged, "
@@ -422,7 +472,7 @@ def show(run_dir, trial):
     console.print(f"\n[bold]hypothesis[/]\n{escape(t.proposal.hypothesis)}")
     if t.proposal.diff:
         console.print("\n[bold]diff[/]")
-        console.print(Syntax(t.proposal.diff, "diff", theme="ansi_dark", word_wrap=True))
+        console.print(Syntax(strip_controls(t.proposal.diff), "diff", theme="ansi_dark", word_wrap=True))
     outcome = record.outcome
     if outcome is None:
         console.print("\n[bold]outcome[/]: not evaluated yet")

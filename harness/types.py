@@ -202,6 +202,11 @@ class EvaluatorSpec(Frozen):
     `workspace_dir`, `seed` that the function names as parameters (host
     measurements, see `harness.trial_exec.ScoreInputs`); raises `ValueError` with a
     reason when the predictions are missing or invalid."""
+    eval_files: list[str] | None = None
+    """Files of the evaluator folder that the eval phase sees (its `{eval}` folder),
+    relative to that folder: code only, never data, since trial code runs in the eval
+    phase and can read all of it. Unset: the files `phases.eval` names as
+    `{eval}/<file>`. `harness recipe check` refuses a list that names data."""
 
 
 class SandboxSpec(Frozen):
@@ -355,11 +360,15 @@ def _glob_regex(glob: str) -> re.Pattern[str]:
 
 class Usage(Frozen):
     input_tokens: int = 0
-    """Prompt tokens the proposal cost."""
+    """Prompt tokens the proposal cost (cached prompt tokens included)."""
     output_tokens: int = 0
-    """Completion tokens the proposal cost."""
+    """Completion tokens the proposal cost (thinking/reasoning tokens included)."""
     cost_usd: float = 0.0
     """Price of those tokens."""
+    cache_read_tokens: int = 0
+    """Of `input_tokens`: prompt tokens read from the provider's prompt cache (priced lower)."""
+    cache_write_tokens: int = 0
+    """Of `input_tokens`: prompt tokens written to the provider's prompt cache (Anthropic prices them higher)."""
 
 
 TRANSCRIPT_FORMATS = ("jsonl", "text")
@@ -427,6 +436,9 @@ class Proposal(Frozen):
     transcript: SkipJsonSchema[Transcript | None] = Field(default=None, exclude=True)
     """The agent's session transcript, when it has one. Never part of a record: the harness
     moves the bytes into the lineage and keeps their digest as `Trial.transcript`."""
+    notes: list[str] = Field(default_factory=list)
+    """Lessons the agent wrote to the run notebook while preparing this proposal (the
+    `note` tool); later proposals are shown every earlier proposal's notes."""
 
 
 class Trial(Frozen):

@@ -54,10 +54,13 @@ from ._git import (
     Git,
     GitError,
     decode_commit,
+    encode_tree,
     format_message,
     git_env,
+    object_id,
     parse_message,
 )
+from .fast_apply import apply_plain, build_tree
 from .transcripts import TRANSCRIPTS_DIR, digest_problems, transcript_path, transcript_tid
 
 LEDGER_REF = "refs/heads/ledger"
@@ -411,7 +414,10 @@ class Lineage:
         return self.git.write_tree(entries)
 
     def apply_diff(self, parent_commit: str, diff: str) -> str:
-        """Apply a unified diff to the parent's tree (no work tree); returns the new tree sha."""
+        """Apply a unified diff to the parent's tree (no work tree); returns the new tree sha.
+
+        A plain patch (see `trajectories.fast_apply`) is applied in memory, with the
+        result `git apply` gives it; any other goes through `git apply --cached`."""
         tree = self.tree_of(parent_commit)
         try:
             data = diff.encode("utf-8", "surrogateescape")
@@ -419,6 +425,9 @@ class Lineage:
             raise ApplyError(f"diff is not encodable as UTF-8: {exc}") from exc
         if data and not data.endswith(b"\n"):
             data += b"\n"  # a missing final newline would read as a corrupt last line
+        fast = self._apply_plain(parent_commit, tree, data)
+        if fast is not None:
+            return fast
         tmp = self.scratch / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
         index = tmp / f"index-{os.getpid()}-{uuid.uuid4().hex}"
@@ -441,6 +450,31 @@ class Lineage:
                     path.unlink()
                 except FileNotFoundError:
                     pass
+
+    def _apply_plain(self, parent_commit: str, tree: str, data: bytes) -> str | None:
+        """The new tree of a plain patch, written from Python; None: ask git."""
+        files = self.files(parent_commit)
+        changed = apply_plain(data, files, self._read_blob)
+        if changed is None:
+            return None
+
+        def hash_only(entries: list[tuple[str, str, str]]) -> str:
+            return object_id("tree", encode_tree(entries))
+
+        if build_tree(files, hash_only) != tree:
+            return None  # the parent's tree is not in git's canonical form: let git rebuild it
+        new_files = dict(files)
+        for path, content in changed.items():
+            new_files[path] = (files[path][0], self.git.write_blob(content))
+        new_tree = build_tree(new_files, self.git.write_tree)
+        self._trees.add(new_tree)
+        return new_tree
+
+    def _read_blob(self, sha: str) -> bytes:
+        obj = self.git.read_object(sha)
+        if obj is None or obj[0] != "blob":
+            raise LineageError(f"object {sha} is missing from the lineage")
+        return obj[1]
 
     def commit_trial(
         self, tree: str, parent_commit: str, message: str, trailers: dict[str, str]
@@ -470,7 +504,10 @@ class Lineage:
             return self._commits[commit]
         if not commit or any(c in commit for c in " \n\0"):
             return None
-        obj = self.git.read_object(commit)  # also a ref name (not cached: refs move)
+        if SHA_RE.match(commit):
+            obj = self.git.read_object(commit)
+        else:  # a ref name: not cached (refs move), read by a fresh process
+            obj = self.git.cat_batch([commit])[commit]
         if obj is None or obj[0] != "commit":
             return None
         parsed = decode_commit(obj[1])
@@ -500,7 +537,13 @@ class Lineage:
         with self._lock:
             if cacheable and key in self._diffs:
                 return self._diffs[key]
-        text = self.git.text("diff-tree", *DIFF_ARGS, tree_a, tree_b)
+        if cacheable:
+            try:
+                text = self.git.diff_trees(tree_a, tree_b, DIFF_ARGS).decode("utf-8", "surrogateescape")
+            except GitError as exc:
+                raise LineageError(f"cannot diff {tree_a} and {tree_b}: {exc.stderr.strip()}") from exc
+        else:
+            text = self.git.text("diff-tree", *DIFF_ARGS, tree_a, tree_b)
         if cacheable:
             with self._lock:
                 _remember(self._diffs, key, text)
@@ -858,7 +901,8 @@ class Lineage:
 
     def read_file(self, commit: str, path: str) -> bytes:
         """Content of `path` in `commit` (FileNotFoundError when absent)."""
-        obj = self.git.read_object(f"{commit}:{path}")
+        name = f"{commit}:{path}"
+        obj = self.git.read_object(name) if SHA_RE.match(commit) else self.git.cat_batch([name])[name]
         if obj is None or obj[0] != "blob":
             raise FileNotFoundError(f"{path} is not a file in {commit}")
         return obj[1]

@@ -41,6 +41,7 @@ from typing import Any
 
 from harness.types import Label, RunInfo, TrialRecord, trial_number
 
+from .agent_text import escape_html, json_for_html
 from .analysis import analyze
 from .importers.common import source_fields
 from .lineage import Lineage, LineageError
@@ -118,7 +119,7 @@ def render_html(
         data_tag = f'<script id="run-data" type="application/json">{payload}</script>'
     css = (ASSETS / "report.css").read_text(encoding="utf-8")
     js = (ASSETS / "report.js").read_text(encoding="utf-8")
-    title = _escape_text(f"harness report: {info.run_id} ({info.recipe.name})")
+    title = escape_html(f"harness report: {info.run_id} ({info.recipe.name})")
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -127,23 +128,6 @@ def render_html(
         f"<title>{title}</title>\n<style>\n{css}\n</style>\n</head>\n<body>\n"
         "<div id=\"app\"><p class=\"loading\">Loading the report&hellip; (it needs JavaScript)</p></div>\n"
         f"{data_tag}\n<script>\n{js}\n</script>\n</body>\n</html>\n"
-    )
-
-
-def _escape_text(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-
-
-def json_for_html(data: Any) -> str:
-    """JSON safe inside a `<script>` element: `<`, `>`, `&` and the JS line
-    separators escaped, so no text in it can close the element or open a comment."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return (
-        text.replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-        .replace("\u2028", "\\u2028")
-        .replace("\u2029", "\\u2029")
     )
 
 

@@ -27,7 +27,7 @@ case "$HARNESS_TRIAL" in
 t0001)
   grep -q "^## Your task" "$HARNESS_BRIEF" && echo "brief has the task"
   grep -q "Score: \`ap\`, to maximize" "$HARNESS_BRIEF" && echo "brief has the metric"
-  grep -q "You may edit only: config.py, model.py, train.py, infer.py" "$HARNESS_BRIEF" && echo "brief has the surface"
+  grep -q "editable surface: config.py, model.py, train.py, infer.py" "$HARNESS_BRIEF" && echo "brief has the surface"
   grep -q "^# Lineage: 1 trials so far" "$HARNESS_BRIEF" && echo "brief has the lineage"
   python -c "import os, socket; s = socket.create_connection(('127.0.0.1', int(os.environ['AGENT_API_PORT'])), timeout=5); print('api says', s.recv(64).decode())"
   echo "the key is $FAKE_API_KEY"

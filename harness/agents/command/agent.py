@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import stat
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from harness.agents.base import AgentContext, AgentError
-from harness.agents.command.brief import knowledge_files, render_brief
+from harness.agents.command.brief import render_brief
 from harness.agents.command.worktree import WorkTree
 from harness.run_registry import hidden_paths
 from harness.types import Proposal, Transcript, trial_id
@@ -68,7 +67,6 @@ class CommandAgent:
         agent_env: tuple[str, ...] | list[str] = (),
         run_dir: Path | None = None,
         evaluator_dir: Path | None = None,
-        knowledge_dir: Path | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         if not agent_cmd or not agent_cmd.strip():
@@ -92,7 +90,6 @@ class CommandAgent:
         self.environ = source
         self.run_dir = Path(run_dir)
         self.evaluator_dir = Path(evaluator_dir)
-        self.knowledge = knowledge_files(knowledge_dir)
         self.sandbox = LocalSandbox()
 
     def propose(self, ctx: AgentContext) -> Proposal:
@@ -111,11 +108,11 @@ class CommandAgent:
         briefing.mkdir()
         answer.mkdir()
         (briefing / "brief.md").write_text(
-            render_brief(ctx, timeout_s=self.timeout_s, knowledge=self.knowledge), encoding="utf-8")
-        if self.knowledge:
+            render_brief(ctx, timeout_s=self.timeout_s), encoding="utf-8")
+        if ctx.knowledge:
             (briefing / "knowledge").mkdir()
-            for path in self.knowledge:
-                shutil.copyfile(path, briefing / "knowledge" / path.name)
+            for name, text in ctx.knowledge.items():
+                (briefing / "knowledge" / Path(name).name).write_text(text, encoding="utf-8")
         hypothesis_file = answer / "hypothesis.md"
         passed = {name: self.environ[name] for name in self.env_names if name in self.environ}
         log = scratch / "agent.log"

@@ -10,27 +10,17 @@ sections come from the recipe spec and the trial records only.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from harness.agents.base import AgentContext
+from harness.agents.llm.knowledge import knowledge_section, notebook_section
 from harness.agents.llm.prompt import INTRO, Surface, resolve_specialist, rules_sections, specialty_sections
 from harness.agents.llm.view import render_view
 from harness.types import trial_id
 
 VIEW_TOKENS = 20_000
 """Token budget of the lineage view in a command's brief (a coding agent reads files itself)."""
-KNOWLEDGE_CHARS = 60_000
-"""Characters of knowledge files the brief quotes at most (the rest is named, not quoted)."""
 
 
-def knowledge_files(folder: Path | None) -> list[Path]:
-    """The recipe's `knowledge/*.md`, sorted by name (none when the folder is missing)."""
-    if folder is None or not folder.is_dir():
-        return []
-    return sorted(p for p in folder.glob("*.md") if p.is_file() and not p.is_symlink())
-
-
-def render_brief(ctx: AgentContext, *, timeout_s: float, knowledge: list[Path]) -> str:
+def render_brief(ctx: AgentContext, *, timeout_s: float) -> str:
     """The brief of one proposal: trial `ctx.trial_number`, built on `ctx.best`."""
     specialist = resolve_specialist(ctx)
     surface = Surface(ctx.spec, specialist)
@@ -63,24 +53,7 @@ def render_brief(ctx: AgentContext, *, timeout_s: float, knowledge: list[Path]) 
         *rules_sections(ctx.spec, surface, ctx.fidelity_policy, ctx.level()),
         *specialty_sections(ctx.spec, surface),
     ]
-    parts += _knowledge_section(knowledge)
+    parts += knowledge_section(ctx.knowledge)
+    parts += notebook_section(ctx)
     parts += ["", render_view(ctx, VIEW_TOKENS).rstrip()]
     return "\n".join(parts).rstrip() + "\n"
-
-
-def _knowledge_section(files: list[Path]) -> list[str]:
-    if not files:
-        return []
-    parts = ["", "## Knowledge of this recipe (from its knowledge/ folder)"]
-    used = 0
-    left_out = []
-    for path in files:
-        text = path.read_text(encoding="utf-8", errors="replace")
-        if used + len(text) > KNOWLEDGE_CHARS:
-            left_out.append(path.name)
-            continue
-        used += len(text)
-        parts += ["", f"### {path.name}", "", text.rstrip()]
-    if left_out:
-        parts += ["", f"(not quoted, over {KNOWLEDGE_CHARS:,} characters: {', '.join(left_out)})"]
-    return parts

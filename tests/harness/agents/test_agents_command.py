@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Lineage, git_apply, make_spec
 
 from harness.agents.base import AgentContext, AgentError, make_agent
 from harness.agents.command.agent import CommandAgent
@@ -20,7 +19,7 @@ def command_agent(tmp_path: Path, cmd: str, **options) -> CommandAgent:  # noqa:
     return CommandAgent(agent_cmd=cmd, run_dir=run_dir, evaluator_dir=evaluator, **options)
 
 
-def context(lineage: Lineage, **kw) -> AgentContext:  # noqa: ANN003
+def context(lineage, **kw) -> AgentContext:  # noqa: ANN003
     def export(tid: str, folder: Path) -> None:
         for name, text in lineage.files[tid].items():
             (folder / name).write_text(text)
@@ -50,27 +49,25 @@ def test_made_by_name(tmp_path):
     assert isinstance(agent, CommandAgent) and agent.name == "command"
 
 
-def test_brief_carries_task_rules_lineage_specialty_and_knowledge(tmp_path):
-    lineage = Lineage(make_spec(specialists={"optim": Specialist(brief="Tune the optimiser.", files=["config.py"])}))
-    knowledge = tmp_path / "knowledge"
-    knowledge.mkdir()
-    (knowledge / "lessons.md").write_text("Warmup helps at high learning rates.\n")
-    brief = render_brief(lineage.ctx(specialist="optim"), timeout_s=90, knowledge=[knowledge / "lessons.md"])
+def test_brief_carries_task_rules_lineage_specialty_and_knowledge(fk):
+    lineage = fk.Lineage(fk.make_spec(specialists={"optim": Specialist(brief="Tune the optimiser.", files=["config.py"])}))
+    ctx = lineage.ctx(specialist="optim").model_copy(update={"knowledge": {"lessons.md": "Warmup helps at high learning rates.\n"}})
+    brief = render_brief(ctx, timeout_s=90)
     for part in ("# Brief for trial t0001 for the specialty 'optim'", "## Your task", "runs past 90 s",
-                 "`$HARNESS_HYPOTHESIS`", "Score: `acc`, to maximize", "## Budgets", "You may edit only: config.py",
-                 "## Your specialty: optim", "Tune the optimiser.", "### lessons.md",
+                 "`$HARNESS_HYPOTHESIS`", "Score: `acc`, to maximize", "## Budgets", "You may edit only config.py",
+                 "## Your specialty: optim", "Tune the optimiser.", "## Recipe knowledge: knowledge/lessons.md",
                  "Warmup helps at high learning rates.", "# Lineage: 1 trials so far"):
         assert part in brief, part
 
 
-def test_proposal_is_the_work_tree_diff_with_new_files(tmp_path, lineage):
+def test_proposal_is_the_work_tree_diff_with_new_files(tmp_path, lineage, fk):
     cmd = ("sed -i 's/^BATCH = 64/BATCH = 128/' config.py && printf 'X = 1\\n' > extra.py && "
            "git add -A && git -c user.name=a -c user.email=a@b commit -qm mine && "  # its own commits do not hide edits
            "echo 'Bigger batches.' > \"$HARNESS_HYPOTHESIS\"")
     proposal = command_agent(tmp_path, cmd).propose(context(lineage))
     assert proposal.failure is None, proposal.failure_reason
     assert proposal.hypothesis == "Bigger batches." and proposal.agent == "command" and proposal.parent == "t0000"
-    after = git_apply(tmp_path / "apply", lineage.files["t0000"], proposal.diff)
+    after = fk.git_apply(tmp_path / "apply", lineage.files["t0000"], proposal.diff)
     assert "BATCH = 128" in after["config.py"] and (tmp_path / "apply" / "extra.py").read_text() == "X = 1\n"
     assert proposal.transcript is not None and proposal.transcript.format == "text"
 
