@@ -470,6 +470,9 @@ def show(run_dir, trial):
         console.print(f"{t.fidelity_move} of {t.parent}: its code, unchanged, "
                       f"{records[t.parent].trial.fidelity} -> {t.fidelity}")
     console.print(f"\n[bold]hypothesis[/]\n{escape(t.proposal.hypothesis)}")
+    if t.transcript is not None:
+        console.print(f"transcript: {t.transcript.size:,} bytes ({t.transcript.format}); print it with "
+                      f"harness replay {run_dir} --trial {t.id} --transcript")
     if t.proposal.diff:
         console.print("\n[bold]diff[/]")
         console.print(Syntax(strip_controls(t.proposal.diff), "diff", theme="ansi_dark", word_wrap=True))

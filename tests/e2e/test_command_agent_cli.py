@@ -14,10 +14,11 @@ import socket
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 from conftest import harness, replay_json
+
+from harness.recipe_loader import RECIPES_ROOT
 
 AGENT_SCRIPT = r"""#!/bin/sh
 # A scripted outside agent: what it does depends on the trial it is asked for.
@@ -100,18 +101,18 @@ def api_server():
     server.close()
 
 
-def test_shell_agent_through_several_trials(tmp_path, fast_recipe, api_server, monkeypatch):
+def test_shell_agent_through_several_trials(tmp_path, api_server, monkeypatch):
     script = tmp_path / "agent.sh"
     script.write_text(AGENT_SCRIPT)
     run_dir = tmp_path / "runs" / "cmd"
     labels = run_dir / ".harness" / "data" / "heldout_labels"
-    probes = [fast_recipe / "eval" / "score.py", fast_recipe / "eval", labels, run_dir / ".git" / "HEAD",
-              Path(__file__).resolve().parents[2] / "recipes" / "collision" / "eval" / "score.py"]
+    probes = [RECIPES_ROOT / "collision" / "eval" / "score.py", RECIPES_ROOT / "collision" / "eval", labels,
+              run_dir / ".harness" / "evaluator", run_dir / ".git" / "HEAD"]
     monkeypatch.setenv("FAKE_API_KEY", "sk-fake-0123456789")
     monkeypatch.setenv("AGENT_API_PORT", str(api_server))
     monkeypatch.setenv("PROBE_PATHS", " ".join(map(str, probes)))
     monkeypatch.setenv("HARNESS_ORCHESTRATOR_SECRET", "orchestrator-only-4242")
-    result = harness("run", fast_recipe, "--agent", "command", "--agent-cmd", f"sh {script}",
+    result = harness("run", "collision", "--agent", "command", "--agent-cmd", f"sh {script}",
                      "--agent-env", "FAKE_API_KEY", "--agent-env", "AGENT_API_PORT", "--agent-env", "PROBE_PATHS",
                      "--agent-timeout", "8", "--trials", "7", "--fidelity", "smoke",
                      "--out", tmp_path / "runs", "--run-id", "cmd")
@@ -132,7 +133,7 @@ def test_shell_agent_through_several_trials(tmp_path, fast_recipe, api_server, m
     def explanation(tid: str) -> str:
         return " ".join(harness("show", run_dir, tid).stdout.split())
 
-    assert "data.py" in explanation("t0003")
+    assert "data.py" in explanation("t0003") and "--trial t0003 --transcript" in explanation("t0003")
     assert "changed no file of the work tree" in explanation("t0004")
     assert "wrote no hypothesis to $HARNESS_HYPOTHESIS" in explanation("t0005")
     assert "exited with status 3" in explanation("t0006") and "giving up" in explanation("t0006")
