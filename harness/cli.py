@@ -187,7 +187,10 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
 @click.option("--bracket", type=click.IntRange(min=1), default=None,
               help="halving: new proposals per bracket at the lowest level  [default: eta^(levels - 1)]")
 @click.option("--parallel", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Trials run at once; with K > 1 the next proposal is prepared while trials run.")
+              help="Trials run at once; with K > 1 proposals are prepared while trials run.")
+@click.option("--proposers", type=click.IntRange(min=1), default=None,
+              help="Proposals prepared at once, each on the lineage as it stands when it starts "
+                   "(default: --parallel).")
 @click.option("--gpus", help="GPU ids given to trials, e.g. 0,1,2,3.")
 @click.option("--gpus-per-trial", type=click.IntRange(min=0), default=None,
               help="GPUs each trial gets from --gpus (default: all of them when --parallel is 1, else 1).")
@@ -217,7 +220,7 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
               help="For --agent command: pass this environment variable (e.g. its API key) to the command; "
                    "repeatable. Nothing else of the environment is passed.")
 def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, fidelity, fidelity_policy, budget,
-        eta, bracket, parallel, gpus, gpus_per_trial, cluster, resume, model, base_url, prices, max_repairs,
+        eta, bracket, parallel, proposers, gpus, gpus_per_trial, cluster, resume, model, base_url, prices, max_repairs,
         view_tokens, specialists, max_cost, anchor_to, anchor_every, anchor_sign, agent_cmd, agent_timeout, agent_env):
     """Run trials of RECIPE (default: the CPU recipe `collision`) and record them in a lineage."""
     from harness.agents.base import make_agent
@@ -234,7 +237,7 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
     if gpus_per_trial is None:
         gpus_per_trial = len(gpu_ids) if parallel == 1 else min(1, len(gpu_ids))
     try:
-        slots = plan_slots(parallel, gpu_ids, gpus_per_trial)
+        slots = plan_slots(parallel, gpu_ids, gpus_per_trial, proposers)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     if resume is not None:
@@ -254,9 +257,9 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
         run_dir = out / (run_id or default_run_id(loaded.spec.name, out))
     policy = _fidelity_policy(fidelity_policy, budget, eta, bracket)
     effective = info.fidelity_policy if resume is not None else policy
-    if effective is not None and effective.name == "halving" and parallel > 1:
+    if effective is not None and effective.name == "halving" and (parallel > 1 or slots.proposers > 1):
         raise RunError("--fidelity-policy halving runs one trial at a time (a rung is ranked once all its "
-                       "trials are recorded): use --parallel 1")
+                       "trials are recorded): use --parallel 1 --proposers 1")
     trials = _trial_cap(trials, effective, loaded.spec)
     chosen_specialists = tuple(n.strip() for n in specialists.split(",") if n.strip()) if specialists else ()
     check_specialists(loaded.spec, chosen_specialists)  # before anything is created

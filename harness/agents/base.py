@@ -21,7 +21,7 @@ from typing import Any, Callable, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.types import Proposal, RecipeSpec, TrialRecord, code_origin
+from harness.types import Proposal, RecipeSpec, TrialRecord, code_origin, trial_number
 
 
 class AgentError(Exception):
@@ -79,6 +79,12 @@ class AgentContext(BaseModel):
             if rec.trial.id == trial_id:
                 return rec
         return None
+
+    def earlier_under_way(self) -> int:
+        """Proposals started before this one that are not in `records` yet (prepared at the
+        same time, `--proposers`): they become the trials numbered just below `trial_number`."""
+        top = max((trial_number(rec.trial.id) for rec in self.records), default=-1)
+        return max(0, self.trial_number - top - 1)
 
     def level(self) -> str:
         """The level this proposal runs at."""
