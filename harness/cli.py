@@ -8,22 +8,29 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.syntax import Syntax
 
 from harness import __version__
-from harness.recipe_loader import DEFAULT_RECIPE, RecipeError, load_recipe
+from harness.lazy_console import LazyConsole, escape
+
+# Imports of every command are made inside it: `harness --help` and each command's
+# `--help` start without loading pydantic models, rich, git access or the SDKs.
+DEFAULT_RECIPE = "collision"
+"""The recipe `run` and `sandbox build` use when none is named (harness.recipe_loader's default)."""
 
 # Logs and CI output are read in wide windows: do not wrap trial lines at 80 columns there.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+console = LazyConsole(highlight=False, width=None if sys.stdout.isatty() else 160)
+err_console = LazyConsole(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
 
-# Errors that are the user's input or the environment, reported in one line, never as a traceback.
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (RecipeError,)
+
+def load_recipe(name_or_path):
+    """`harness.recipe_loader.load_recipe`, imported when first needed."""
+    from harness.recipe_loader import load_recipe as load
+
+    return load(name_or_path)
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
+    """Errors that are the user's input or the environment, reported in one line, never as a traceback."""
     from harness.agents.base import AgentError
     from harness.evaluator_code import EvaluatorCodeError
     from harness.loop import RunError
@@ -32,8 +39,10 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from trajectories.importers import TrajectoryImportError
     from trajectories.report import ReportError
     from trajectories.lineage import LineageError
+    from harness.recipe_loader import RecipeError
 
-    return EXPECTED_ERRORS + (
+    return (
+        RecipeError,
         AgentError, EvaluatorCodeError, RunError, RerunError, SandboxError, LineageError, TrajectoryImportError,
         ReportError,
     )
@@ -380,6 +389,8 @@ def show(run_dir, trial):
     console.print(f"\n[bold]hypothesis[/]\n{escape(t.proposal.hypothesis)}")
     if t.proposal.diff:
         console.print("\n[bold]diff[/]")
+        from rich.syntax import Syntax
+
         console.print(Syntax(t.proposal.diff, "diff", theme="ansi_dark", word_wrap=True))
     outcome = record.outcome
     if outcome is None:
