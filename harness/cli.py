@@ -51,6 +51,8 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
 def main() -> None:
     try:
         cli(standalone_mode=False)
+    except SystemExit:
+        raise  # before the clauses below: naming the expected errors imports every command's modules
     except click.exceptions.Abort:
         err_console.print("aborted")
         sys.exit(130)
@@ -315,8 +317,8 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
 def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind):
     """Audit RUN_DIR: re-derive what can be re-derived from its lineage; exit 0 only when verified
     (and, with --rerun, every re-executed score reproduced)."""
-    from harness.console import replay_table
     from harness.replay import replay as do_replay
+    from harness.trial_lines import trial_lines
     from trajectories.lineage import Lineage
 
     with Lineage.open(run_dir) as lineage:  # a clear error when RUN_DIR is not a run
@@ -333,7 +335,8 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind):
     if as_json:
         click.echo(report.model_dump_json())
     else:
-        console.print(replay_table(report))
+        click.echo(trial_lines(f"Run {report.run} ({report.recipe})", report.trials, report.best.id, "score",
+                               colour=sys.stdout.isatty()))
         if report.verified:
             console.print(f"[bold green]verified[/]: {len(report.trials)} trials, best {report.best.id} "
                           f"score {report.best.score}")

@@ -14,7 +14,6 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from evaluators.decision import decide, keep_references
-from harness.trial_exec import seed_scores
 from harness.types import BASELINE_TRIAL_ID, Label, TrialRecord
 from trajectories.verify import VerifyReport, verify_lineage
 
@@ -95,7 +94,7 @@ def decision_problems(report: VerifyReport) -> list[str]:
                             f"but the run's evaluator is {report.info.evaluator_digest[:12]!r}")
         if tid != BASELINE_TRIAL_ID and outcome.label in (Label.keep, Label.not_improved):
             parent, best = keep_references(record.trial, by_id, recorded, level_best)
-            decision = decide(metric, list(outcome.seed_scores), seed_scores(parent), seed_scores(best))
+            decision = decide(metric, list(outcome.seed_scores), _seed_scores(parent), _seed_scores(best))
             if decision.keep != (outcome.label is Label.keep):
                 problems.append(
                     f"{tid}: recorded {outcome.label.value}, but the keep rule says "
@@ -123,3 +122,11 @@ def trial_row(record: TrialRecord) -> ReplayTrial:
         score=outcome.score if outcome else None,
         metrics=dict(outcome.metrics) if outcome else {},
     )
+
+
+def _seed_scores(record: TrialRecord | None) -> list[float] | None:
+    """Per-seed scores of a recorded trial, None when it has none (as the loop passes them to
+    `decide`; not imported from harness.trial_exec, which loads the whole trial machinery)."""
+    if record is None or record.outcome is None or not record.outcome.seed_scores:
+        return None
+    return list(record.outcome.seed_scores)
