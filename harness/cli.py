@@ -321,12 +321,13 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind):
     from harness.trial_lines import trial_lines
     from trajectories.lineage import Lineage
 
-    with Lineage.open(run_dir) as lineage:  # a clear error when RUN_DIR is not a run
-        info = lineage.run_info()
-        stray = lineage.stray_trial_refs()
+    Lineage.require_run(run_dir)  # a clear error when RUN_DIR is not a run
+    stray = Lineage.stray_refs_of(run_dir)
     report = do_replay(run_dir)
     reproduced = True
     if rerun_targets:
+        with Lineage.open(run_dir) as lineage:
+            info = lineage.run_info()
         verdicts = _rerun(run_dir, info, list(rerun_targets), rerun_seeds, sandbox_kind, quiet=as_json)
         reproduced = all(v.reproduced for v in verdicts)
         if not reproduced:
@@ -423,13 +424,15 @@ def show(run_dir, trial):
               help="Where to write the self-contained HTML report.")
 def report(run_dir, html_path):
     """Write one self-contained HTML report of RUN_DIR (works offline)."""
-    from harness.replay import replay as do_replay
+    from harness.replay import replay_of
     from trajectories.lineage import Lineage
     from trajectories.report import write_report
+    from trajectories.verify import verify_lineage
 
-    Lineage.open(run_dir).close()
-    audit = do_replay(run_dir)
-    write_report(run_dir, html_path, problems=audit.problems)
+    Lineage.require_run(run_dir)  # a clear error when RUN_DIR is not a run
+    verified = verify_lineage(run_dir)  # read once: for the audit and for the report
+    audit = replay_of(run_dir, verified)
+    write_report(run_dir, html_path, problems=audit.problems, verified=verified)
     state = "verified" if audit.verified else f"NOT verified ({len(audit.problems)} problems)"
     console.print(f"report: {html_path} ({html_path.stat().st_size:,} bytes; {len(audit.trials)} trials, {state})")
 

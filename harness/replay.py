@@ -50,7 +50,12 @@ class ReplayReport(BaseModel):
 
 
 def replay(run_dir: Path) -> ReplayReport:
-    report = verify_lineage(run_dir)
+    return replay_of(run_dir, verify_lineage(run_dir))
+
+
+def replay_of(run_dir: Path, report: VerifyReport) -> ReplayReport:
+    """The replay of a run from its `verify_lineage` report (a caller that needs the
+    report's records too reads the run once)."""
     problems = list(report.problems)
     # An imported run's keep decisions are its source's (recorded, with the original
     # label); only the lineage itself can be verified for it.

@@ -302,16 +302,31 @@ class Lineage:
     def open(cls, run_dir: Path) -> "Lineage":
         """Open an existing lineage and load its ledger into memory."""
         run_dir = Path(run_dir)
+        cls.require_run(run_dir)
+        lineage = cls(run_dir)
+        with bulk_read():
+            lineage._load()
+        return lineage
+
+    @staticmethod
+    def require_run(run_dir: Path) -> None:
+        """Raise `LineageError` (saying why) unless `run_dir` holds a lineage; reads no record."""
+        run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise LineageError(f"{run_dir} is not a run: no such folder")
         if not (run_dir / ".git").is_dir():
             raise LineageError(f"{run_dir} is not a run: it holds no lineage (no .git folder)")
         if not _is_lineage(run_dir):
             raise LineageError(f"{run_dir} is not a run: its git repository is not a harness lineage")
+
+    @classmethod
+    def stray_refs_of(cls, run_dir: Path) -> dict[str, str]:
+        """`stray_trial_refs` of a run, without loading its ledger."""
         lineage = cls(run_dir)
-        with bulk_read():
-            lineage._load()
-        return lineage
+        try:
+            return lineage.stray_trial_refs()
+        finally:
+            lineage.close()
 
     def refresh(self) -> None:
         """Reload everything from git (after another process wrote to the run)."""
