@@ -8,22 +8,29 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
-from trajectories.agent_text import escape_console as escape  # strips terminal controls too
-from rich.syntax import Syntax
 
 from harness import __version__
-from harness.recipe_loader import DEFAULT_RECIPE, RecipeError, load_recipe
+from harness.lazy_console import LazyConsole, escape
+
+# Imports of every command are made inside it: `harness --help` and each command's
+# `--help` start without loading pydantic models, rich, git access or the SDKs.
+DEFAULT_RECIPE = "collision"
+"""The recipe `run` and `sandbox build` use when none is named (harness.recipe_loader's default)."""
 
 # Logs and CI output are read in wide windows: do not wrap trial lines at 80 columns there.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+console = LazyConsole(highlight=False, width=None if sys.stdout.isatty() else 160)
+err_console = LazyConsole(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
 
-# Errors that are the user's input or the environment, reported in one line, never as a traceback.
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (RecipeError,)
+
+def load_recipe(name_or_path):
+    """`harness.recipe_loader.load_recipe`, imported when first needed."""
+    from harness.recipe_loader import load_recipe as load
+
+    return load(name_or_path)
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
+    """Errors that are the user's input or the environment, reported in one line, never as a traceback."""
     from harness.agents.base import AgentError
     from harness.evaluator_code import EvaluatorCodeError
     from harness.loop import RunError
@@ -33,8 +40,10 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from trajectories.report import ReportError
     from trajectories.lineage import LineageError
     from trajectories.anchor import AnchorError
+    from harness.recipe_loader import RecipeError
 
-    return EXPECTED_ERRORS + (
+    return (
+        RecipeError,
         AgentError, EvaluatorCodeError, RunError, RerunError, SandboxError, LineageError, TrajectoryImportError,
         ReportError, AnchorError,
     )
@@ -43,6 +52,8 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
 def main() -> None:
     try:
         cli(standalone_mode=False)
+    except SystemExit:
+        raise  # before the clauses below: naming the expected errors imports every command's modules
     except click.exceptions.Abort:
         err_console.print("aborted")
         sys.exit(130)
@@ -356,30 +367,32 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind, t
            anchors, anchor_key):
     """Audit RUN_DIR: re-derive what can be re-derived from its lineage; exit 0 only when verified
     (and, with --rerun, every re-executed score reproduced)."""
-    from harness.console import replay_table
     from harness.replay import replay as do_replay
+    from harness.trial_lines import trial_lines
     from trajectories.lineage import Lineage
 
     if show_transcript != (trial is not None):
         raise click.UsageError("--trial ID and --transcript go together")
-    with Lineage.open(run_dir) as lineage:  # a clear error when RUN_DIR is not a run
-        info = lineage.run_info()
-        stray = lineage.stray_trial_refs()
-        if show_transcript:
+    if show_transcript:
+        with Lineage.open(run_dir) as lineage:  # a clear error when RUN_DIR is not a run
             _print_transcript(lineage, trial)
-            return
-        with_transcripts = [r.trial.id for r in lineage.records() if r.trial.transcript is not None]
+        return
+    Lineage.require_run(run_dir)  # a clear error when RUN_DIR is not a run
+    stray = Lineage.stray_refs_of(run_dir)
     report = do_replay(run_dir)
     if anchors:
         from trajectories.anchor import anchor_problems, read_anchors
 
         pinned = [a for given in anchors for a in read_anchors(given)]
         with Lineage.open(run_dir) as lineage:
-            found = anchor_problems(lineage, [a for a in pinned if a.run == info.run_id] or pinned, anchor_key)
+            run_id = lineage.run_info().run_id
+            found = anchor_problems(lineage, [a for a in pinned if a.run == run_id] or pinned, anchor_key)
         if found:
             report = report.model_copy(update={"verified": False, "problems": report.problems + found})
     reproduced = True
     if rerun_targets:
+        with Lineage.open(run_dir) as lineage:
+            info = lineage.run_info()
         verdicts = _rerun(run_dir, info, list(rerun_targets), rerun_seeds, sandbox_kind, quiet=as_json)
         reproduced = all(v.reproduced for v in verdicts)
         if not reproduced:
@@ -388,7 +401,8 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind, t
     if as_json:
         click.echo(report.model_dump_json())
     else:
-        console.print(replay_table(report))
+        click.echo(trial_lines(f"Run {report.run} ({report.recipe})", report.trials, report.best.id, "score",
+                               colour=sys.stdout.isatty()))
         if report.verified:
             console.print(f"[bold green]verified[/]: {len(report.trials)} trials, best {report.best.id} "
                           f"score {report.best.score}")
@@ -402,8 +416,10 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind, t
         if stray:
             console.print(f"note: {len(stray)} trial ref(s) without a ledger record were set aside by --resume "
                           f"(kept, not part of the lineage): {', '.join(sorted(stray))}")
+        with_transcripts = [t.id for t in report.trials if t.has_transcript]
         if with_transcripts:
-            console.print(f"transcripts stored with {len(with_transcripts)} proposal(s): {', '.join(with_transcripts)} "
+            listed = ", ".join(with_transcripts[:10]) + (", ..." if len(with_transcripts) > 10 else "")
+            console.print(f"transcripts stored with {len(with_transcripts)} proposal(s): {listed} "
                           f"(print one: harness replay {run_dir} --trial ID --transcript)")
     sys.exit(0 if report.verified and reproduced else 1)
 
@@ -478,6 +494,8 @@ def show(run_dir, trial):
                       f"harness replay {run_dir} --trial {t.id} --transcript")
     if t.proposal.diff:
         console.print("\n[bold]diff[/]")
+        from rich.syntax import Syntax
+
         console.print(Syntax(strip_controls(t.proposal.diff), "diff", theme="ansi_dark", word_wrap=True))
     outcome = record.outcome
     if outcome is None:
@@ -507,13 +525,15 @@ def show(run_dir, trial):
               help="Where to write the self-contained HTML report.")
 def report(run_dir, html_path):
     """Write one self-contained HTML report of RUN_DIR (works offline)."""
-    from harness.replay import replay as do_replay
+    from harness.replay import replay_of
     from trajectories.lineage import Lineage
     from trajectories.report import write_report
+    from trajectories.verify import verify_lineage
 
-    Lineage.open(run_dir).close()
-    audit = do_replay(run_dir)
-    write_report(run_dir, html_path, problems=audit.problems)
+    Lineage.require_run(run_dir)  # a clear error when RUN_DIR is not a run
+    verified = verify_lineage(run_dir)  # read once: for the audit and for the report
+    audit = replay_of(run_dir, verified)
+    write_report(run_dir, html_path, problems=audit.problems, verified=verified)
     state = "verified" if audit.verified else f"NOT verified ({len(audit.problems)} problems)"
     console.print(f"report: {html_path} ({html_path.stat().st_size:,} bytes; {len(audit.trials)} trials, {state})")
 
