@@ -267,6 +267,7 @@ def test_collision_vjepa_prepare_validates_user_features(tmp_path, monkeypatch):
     prepare.prepare(train, inputs, labels)
     assert sorted(p.name for p in inputs.iterdir()) == ["features.npy", "meta.json"]
     assert json.loads((train / "meta.json").read_text())["frames"] == 24
+    assert "positives" not in json.loads((inputs / "meta.json").read_text())  # a statistic of the labels
     assert np.load(labels / "labels.npy").shape == (300,)
     bad = np.load(data / "heldout" / "features.npy")
     bad[3, 2, 1] = np.nan
