@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.markup import escape
+from trajectories.agent_text import escape_console as escape  # strips terminal controls too
 from rich.syntax import Syntax
 
 from harness import __version__
@@ -323,21 +323,32 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
 @click.option("--sandbox", "sandbox_kind", type=click.Choice(["auto", "local", "docker"]), default="auto",
               envvar="HARNESS_SANDBOX",
               show_default=True, help="Sandbox for --rerun.")
+@click.option("--trial", "trial", metavar="ID", help="With --transcript: the trial whose transcript to print.")
+@click.option("--transcript", "show_transcript", is_flag=True,
+              help="Print the agent transcript stored with --trial's proposal (checked against its digest) "
+                   "and exit.")
 @click.option("--anchor", "anchors", multiple=True, metavar="FILE_OR_LINE",
               help="An anchor line, or a file of them (harness anchor, run --anchor-to): a tamper finding "
                    "unless the lineage extends each anchored state of this run (repeatable).")
 @click.option("--anchor-key", type=click.Path(path_type=Path, dir_okay=False, exists=True), metavar="FILE",
               help="Public key (or allowed-signers file) that must have signed every --anchor.")
-def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind, anchors, anchor_key):
+def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind, trial, show_transcript,
+           anchors, anchor_key):
     """Audit RUN_DIR: re-derive what can be re-derived from its lineage; exit 0 only when verified
     (and, with --rerun, every re-executed score reproduced)."""
     from harness.console import replay_table
     from harness.replay import replay as do_replay
     from trajectories.lineage import Lineage
 
+    if show_transcript != (trial is not None):
+        raise click.UsageError("--trial ID and --transcript go together")
     with Lineage.open(run_dir) as lineage:  # a clear error when RUN_DIR is not a run
         info = lineage.run_info()
         stray = lineage.stray_trial_refs()
+        if show_transcript:
+            _print_transcript(lineage, trial)
+            return
+        with_transcripts = [r.trial.id for r in lineage.records() if r.trial.transcript is not None]
     report = do_replay(run_dir)
     if anchors:
         from trajectories.anchor import anchor_problems, read_anchors
@@ -371,7 +382,22 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind, a
         if stray:
             console.print(f"note: {len(stray)} trial ref(s) without a ledger record were set aside by --resume "
                           f"(kept, not part of the lineage): {', '.join(sorted(stray))}")
+        if with_transcripts:
+            console.print(f"transcripts stored with {len(with_transcripts)} proposal(s): {', '.join(with_transcripts)} "
+                          f"(print one: harness replay {run_dir} --trial ID --transcript)")
     sys.exit(0 if report.verified and reproduced else 1)
+
+
+def _print_transcript(lineage, tid: str) -> None:
+    """Write a trial's stored transcript, byte for byte, to stdout."""
+    ids = [r.trial.id for r in lineage.records()]
+    if tid not in ids:
+        raise click.ClickException(f"no trial {tid!r} in {lineage.run_dir}" + (f" (trials: {ids[0]}..{ids[-1]})" if ids else ""))
+    transcript = lineage.transcript(tid)
+    if transcript is None:
+        raise click.ClickException(f"{tid}: its proposal has no transcript (agent {lineage.record(tid).trial.proposal.agent})")
+    sys.stdout.buffer.write(transcript.content)
+    sys.stdout.buffer.flush()
 
 
 def _rerun(run_dir: Path, info, targets: list[str], seeds: int, sandbox_kind: str, quiet: bool):
@@ -408,6 +434,7 @@ def anchor(run_dir, key):
 @click.argument("trial")
 def show(run_dir, trial):
     """Print one trial: hypothesis, diff and outcome."""
+    from trajectories.agent_text import strip_controls
     from trajectories.lineage import Lineage
 
     with Lineage.open(run_dir) as lineage:
@@ -419,8 +446,8 @@ def show(run_dir, trial):
             f"no trial {trial!r} in {run_dir} (trials: {known[0]}..{known[-1]})" if known else f"no trials in {run_dir}"
         )
     t = record.trial
-    console.print(f"[bold]{t.id}[/] parent={t.parent or '-'} agent={t.proposal.agent} "
-                  f"specialist={t.proposal.specialist or '-'} fidelity={t.fidelity} seeds={t.seeds}")
+    console.print(f"[bold]{t.id}[/] parent={t.parent or '-'} agent={escape(t.proposal.agent)} "
+                  f"specialist={escape(t.proposal.specialist or '-')} fidelity={t.fidelity} seeds={t.seeds}")
     console.print(f"commit {t.commit}")
     if t.fidelity_move is not None and t.parent in records:
         console.print(f"{t.fidelity_move} of {t.parent}: its code, unchanged, "
@@ -428,7 +455,7 @@ def show(run_dir, trial):
     console.print(f"\n[bold]hypothesis[/]\n{escape(t.proposal.hypothesis)}")
     if t.proposal.diff:
         console.print("\n[bold]diff[/]")
-        console.print(Syntax(t.proposal.diff, "diff", theme="ansi_dark", word_wrap=True))
+        console.print(Syntax(strip_controls(t.proposal.diff), "diff", theme="ansi_dark", word_wrap=True))
     outcome = record.outcome
     if outcome is None:
         console.print("\n[bold]outcome[/]: not evaluated yet")

@@ -6,19 +6,20 @@ import time
 from collections import Counter
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from harness.fidelity import describe_spend
 from harness.replay import trial_row
 from harness.types import RunInfo, Status, Trial, TrialRecord
+from trajectories.agent_text import escape_console as escape
+from trajectories.agent_text import strip_controls
 
 LABEL_STYLE = {Status.keep: "bold green", Status.discard: "yellow", Status.fail: "red"}
 
 
 def short(text: str, width: int = 70) -> str:
-    line = " ".join(text.split())
+    line = " ".join(strip_controls(text).split())
     return line if len(line) <= width else line[: width - 1] + "…"
 
 

@@ -9,6 +9,7 @@ outcome is recorded. A run interrupted between the two is finished by
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import os
 import platform
@@ -332,6 +333,9 @@ class Run:
             trial_number=number,
             fidelity=step.level,
             fidelity_policy=policy.name,
+            list_tree=self._list_tree,
+            read_tree=self._read_tree,
+            knowledge=self._knowledge,
         )
         proposal = self.agent.propose(ctx)
         if proposal is None:
@@ -402,17 +406,19 @@ class Run:
     def _record_proposed(
         self, tid: str, parent_id: str, proposal: Proposal, fidelity: str, commit: str, move: str | None = None
     ) -> Trial:
+        transcript = proposal.transcript  # its bytes go into the lineage, its digest into the record
         trial = Trial(
             id=tid,
             run_id=self.info.run_id,
             parent=parent_id,
-            proposal=proposal.model_copy(update={"parent": parent_id}),
+            proposal=proposal.model_copy(update={"parent": parent_id, "transcript": None}),
             fidelity=fidelity,
             seeds=self.spec.fidelities[fidelity].seeds,
             commit=commit,
             fidelity_move=move,
+            transcript=transcript.digest() if transcript is not None else None,
         )
-        self.lineage.record_proposed(TrialRecord(trial=trial))
+        self.lineage.record_proposed(TrialRecord(trial=trial), transcript)
         self.reporter.trial_started(trial)
         return trial
 
@@ -497,6 +503,17 @@ class Run:
         if not self.specialists:
             return None
         return self.specialists[(number - 1) % len(self.specialists)]
+
+    def _list_tree(self, tid: str) -> list[str]:
+        return sorted(self.lineage.files(self.lineage.record(tid).trial.commit))
+
+    def _read_tree(self, tid: str, path: str) -> bytes:
+        return self.lineage.read_file(self.lineage.record(tid).trial.commit, path)
+
+    @functools.cached_property
+    def _knowledge(self) -> dict[str, str]:
+        """The recipe's knowledge files, read once per run."""
+        return self.recipe.knowledge()
 
     def _read_editable(self, tid: str, path: str) -> str:
         if not self.spec.is_editable(path):

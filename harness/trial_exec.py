@@ -22,6 +22,7 @@ from evaluators.decision import Decision, decide, gates as evaluate_gates
 from evaluators.hashing import changed_files, file_hashes, tree_digest
 from evaluators.labels import RunMeasurements, label_run
 from evaluators.legality import check_python_syntax
+from evaluators.outputs import OutputFinding, ScanLimits, scan_folder
 from harness.eval_view import build_view
 from harness.evaluator_code import EvaluatorCodeError, load_entry, snapshot_evaluator
 from harness.recipe_loader import RECIPES_ROOT
@@ -112,6 +113,7 @@ class TrialExecutor:
         metrics_per_seed: list[dict[str, float]] = []
         score_error: str | None = None
         tampered: list[str] = []
+        refused: list[OutputFinding] = []
         artifact_max = 0
         for seed in trial.seeds:
             workspace = root / f"workspace-{seed}"
@@ -142,6 +144,15 @@ class TrialExecutor:
                 )
             )
             judge.add("train", seed, train)
+            # Before the host reads anything the phase wrote (hashes, sizes, the copies into
+            # the eval phase): no links, special files or size tricks (evaluators/outputs.py).
+            outputs = scan_folder(out, "out", ScanLimits(max_bytes=None))
+            refused += scan_folder(workspace, "workspace").findings + outputs.findings
+            artifact_max = max(artifact_max, outputs.total_bytes)
+            if refused:
+                if self._evaluator_changed():
+                    tampered.append("evaluator code (changed during the train phase)")
+                break
             # A trial may leave new files in its workspace, but the committed ones
             # (protected, restored from the baseline, and editable alike) must be as
             # committed: the lineage's code is what ran, and what a size cap counts.
@@ -152,7 +163,6 @@ class TrialExecutor:
             ]
             if self._evaluator_changed():
                 tampered.append("evaluator code (changed during the train phase)")
-            artifact_max = max(artifact_max, _folder_bytes(out))
             if train.timed_out or train.oom or train.exit_code != 0 or tampered:
                 break
             if artifact_max > self.spec.budgets.artifact_bytes:
@@ -183,6 +193,9 @@ class TrialExecutor:
                 break
             if evaluation.timed_out or evaluation.oom or evaluation.exit_code != 0:
                 break
+            refused += scan_folder(preds, "preds").findings
+            if refused:
+                break
             try:
                 measured = ScoreInputs(
                     train_wallclock_s=train.wallclock_s, out_dir=out, workspace_dir=workspace, seed=seed
@@ -199,6 +212,7 @@ class TrialExecutor:
         measurements = RunMeasurements(
             phases=judge.phases,
             tampered=tampered,
+            refused_outputs=refused,
             artifact_bytes=artifact_max,
             score_error=score_error,
             metrics_per_seed=metrics_per_seed,
@@ -342,14 +356,6 @@ def seed_scores(record: TrialRecord | None) -> list[float] | None:
     if record is None or record.outcome is None or not record.outcome.seed_scores:
         return None
     return list(record.outcome.seed_scores)
-
-
-def _folder_bytes(folder: Path) -> int:
-    total = 0
-    for path in folder.rglob("*"):
-        if path.is_file() and not path.is_symlink():
-            total += path.stat().st_size
-    return total
 
 
 @dataclass

@@ -8,7 +8,8 @@ failure labels over time, label counts, the lineage's verification), the trial
 list, the lineage tree, per-specialist (or per-agent) panels, the statistics of
 `trajectories.analysis`, and a page per trial with its hypothesis, the diff
 (highlighted), the outcome, the budgets (phase wallclocks against the caps) and
-the log tails. With several fidelity levels, trials show their level, a
+the log tails, and where the agent's transcript is stored (with the command
+that prints it). With several fidelity levels, trials show their level, a
 promotion's parent link shows the level change, the best so far counts only the
 run's level (the baseline's), and the statistics show how well each level
 predicts the next and the compute spent per level.
@@ -40,9 +41,11 @@ from typing import Any
 
 from harness.types import Label, RunInfo, TrialRecord, trial_number
 
+from .agent_text import escape_html, json_for_html
 from .analysis import analyze
 from .importers.common import source_fields
 from .lineage import Lineage, LineageError
+from .transcripts import transcript_path
 from .verify import verify_lineage
 
 ASSETS = Path(__file__).parent / "report_assets"
@@ -116,7 +119,7 @@ def render_html(
         data_tag = f'<script id="run-data" type="application/json">{payload}</script>'
     css = (ASSETS / "report.css").read_text(encoding="utf-8")
     js = (ASSETS / "report.js").read_text(encoding="utf-8")
-    title = _escape_text(f"harness report: {info.run_id} ({info.recipe.name})")
+    title = escape_html(f"harness report: {info.run_id} ({info.recipe.name})")
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -125,23 +128,6 @@ def render_html(
         f"<title>{title}</title>\n<style>\n{css}\n</style>\n</head>\n<body>\n"
         "<div id=\"app\"><p class=\"loading\">Loading the report&hellip; (it needs JavaScript)</p></div>\n"
         f"{data_tag}\n<script>\n{js}\n</script>\n</body>\n</html>\n"
-    )
-
-
-def _escape_text(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-
-
-def json_for_html(data: Any) -> str:
-    """JSON safe inside a `<script>` element: `<`, `>`, `&` and the JS line
-    separators escaped, so no text in it can close the element or open a comment."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return (
-        text.replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-        .replace("\u2028", "\\u2028")
-        .replace("\u2029", "\\u2029")
     )
 
 
@@ -222,6 +208,9 @@ def report_data(
             d["u"] = [p.usage.input_tokens, p.usage.output_tokens, p.usage.cost_usd]
         if p.knobs:
             d["k"] = dict(p.knobs)
+        if t.transcript is not None:  # the page names it; the lineage holds the bytes
+            tr = t.transcript
+            d["tr"] = [tr.format, tr.size, tr.sha256, transcript_path(t.id, tr.format)]
         failure = getattr(p, "failure", None)
         if failure:
             d["fr"] = f"{failure}: {getattr(p, 'failure_reason', '')}".rstrip(": ")
