@@ -342,6 +342,9 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind, t
 
     if show_transcript != (trial is not None):
         raise click.UsageError("--trial ID and --transcript go together")
+    from trajectories.anchor import anchor_problems, read_anchors
+
+    pinned = [a for given in anchors for a in read_anchors(given)]  # a bad anchor is an error before any work
     with Lineage.open(run_dir) as lineage:  # a clear error when RUN_DIR is not a run
         info = lineage.run_info()
         stray = lineage.stray_trial_refs()
@@ -349,15 +352,11 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind, t
             _print_transcript(lineage, trial)
             return
         with_transcripts = [r.trial.id for r in lineage.records() if r.trial.transcript is not None]
+        mine = [a for a in pinned if a.run == info.run_id] or pinned
+        anchor_findings = anchor_problems(lineage, mine, anchor_key) if pinned else []
     report = do_replay(run_dir)
-    if anchors:
-        from trajectories.anchor import anchor_problems, read_anchors
-
-        pinned = [a for given in anchors for a in read_anchors(given)]
-        with Lineage.open(run_dir) as lineage:
-            found = anchor_problems(lineage, [a for a in pinned if a.run == info.run_id] or pinned, anchor_key)
-        if found:
-            report = report.model_copy(update={"verified": False, "problems": report.problems + found})
+    if anchor_findings:
+        report = report.model_copy(update={"verified": False, "problems": report.problems + anchor_findings})
     reproduced = True
     if rerun_targets:
         verdicts = _rerun(run_dir, info, list(rerun_targets), rerun_seeds, sandbox_kind, quiet=as_json)
