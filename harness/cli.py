@@ -377,18 +377,19 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind, t
         with Lineage.open(run_dir) as lineage:  # a clear error when RUN_DIR is not a run
             _print_transcript(lineage, trial)
         return
+    from trajectories.anchor import anchor_problems, read_anchors
+
+    pinned = [a for given in anchors for a in read_anchors(given)]  # a bad anchor is an error before any work
     Lineage.require_run(run_dir)  # a clear error when RUN_DIR is not a run
     stray = Lineage.stray_refs_of(run_dir)
-    report = do_replay(run_dir)
-    if anchors:
-        from trajectories.anchor import anchor_problems, read_anchors
-
-        pinned = [a for given in anchors for a in read_anchors(given)]
+    anchor_findings: list[str] = []
+    if pinned:
         with Lineage.open(run_dir) as lineage:
             run_id = lineage.run_info().run_id
-            found = anchor_problems(lineage, [a for a in pinned if a.run == run_id] or pinned, anchor_key)
-        if found:
-            report = report.model_copy(update={"verified": False, "problems": report.problems + found})
+            anchor_findings = anchor_problems(lineage, [a for a in pinned if a.run == run_id] or pinned, anchor_key)
+    report = do_replay(run_dir)
+    if anchor_findings:
+        report = report.model_copy(update={"verified": False, "problems": report.problems + anchor_findings})
     reproduced = True
     if rerun_targets:
         with Lineage.open(run_dir) as lineage:
