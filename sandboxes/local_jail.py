@@ -11,7 +11,7 @@ has the privileges to mount (real root, or root of a fresh user namespace),
 and then execs the inner `unshare --user --map-root-user --net --pid ...`
 that runs the phase. Before that exec it:
 
-1. joins the phase's pids cgroup, when one is given (before the cgroup file
+1. joins the phase's pids and memory cgroups, when given (before the cgroup file
    system turns read-only);
 2. opens every *writable place* (the phase root's `home` and `tmp`, every
    read-write mount's host folder) as an `O_PATH` descriptor, so that hiding
@@ -110,8 +110,8 @@ def unix_sockets():  # paths of the unix sockets bound in this (the host's) netw
     return [f[7] for f in fields if len(f) == 8 and f[7].startswith("/")]
 
 try:
-    if cfg["cgroup_procs"]:
-        with open(cfg["cgroup_procs"], "w") as f:
+    for procs in cfg["cgroup_procs"]:
+        with open(procs, "w") as f:
             f.write("0")
     held = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in cfg["writable"]]
     for path in cfg["hidden"]:
@@ -162,8 +162,8 @@ class JailConfig(Frozen):
 
     status_fd: int
     """Descriptor of the status pipe: where the jail reports its own failure."""
-    cgroup_procs: str | None = None
-    """`cgroup.procs` of the phase's pids cgroup to join first; None for none."""
+    cgroup_procs: list[str] = Field(default_factory=list)
+    """`cgroup.procs` of each of the phase's cgroups (pids, memory) to join first."""
     writable: list[str] = Field(default_factory=list)
     """Host folders that stay writable (and visible) at their own paths."""
     hidden: list[str] = Field(default_factory=list)

@@ -53,16 +53,33 @@ def find_pids_base(root: Path = CGROUP_ROOT) -> Path | None:
 
 
 class PhaseCgroup:
-    """One phase's pids cgroup: made with its cap, joined by the phase, removed after it."""
+    """One phase's cgroup (pids, by default): made with its caps, joined by the phase, removed after it.
 
-    def __init__(self, base: Path, max_pids: int) -> None:
+    `settings` are (control file, value) pairs written in order; a file that does not
+    exist is skipped when its name is in `optional` (e.g. swap accounting turned off)."""
+
+    def __init__(
+        self,
+        base: Path,
+        max_pids: int | None = None,
+        settings: list[tuple[str, str]] | None = None,
+        optional: frozenset[str] = frozenset(),
+    ) -> None:
         self.path = base / f"harness-phase-{uuid.uuid4().hex[:12]}"
         self.path.mkdir()
+        wanted = ([("pids.max", str(max_pids))] if max_pids is not None else []) + list(settings or [])
         try:
-            (self.path / "pids.max").write_text(str(max_pids))
+            self.write(wanted, optional)
         except OSError:
             self.path.rmdir()
             raise
+
+    def write(self, settings: list[tuple[str, str]], optional: frozenset[str] = frozenset()) -> None:
+        """Write control files in order (an absent optional one is skipped)."""
+        for name, value in settings:
+            if name in optional and not (self.path / name).exists():
+                continue
+            (self.path / name).write_text(value)
 
     @property
     def procs_file(self) -> Path:
