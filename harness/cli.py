@@ -32,10 +32,11 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from trajectories.importers import TrajectoryImportError
     from trajectories.report import ReportError
     from trajectories.lineage import LineageError
+    from trajectories.anchor import AnchorError
 
     return EXPECTED_ERRORS + (
         AgentError, EvaluatorCodeError, RunError, RerunError, SandboxError, LineageError, TrajectoryImportError,
-        ReportError,
+        ReportError, AnchorError,
     )
 
 
@@ -192,9 +193,16 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
 @click.option("--view-tokens", type=click.IntRange(min=500), help="Token budget of the lineage view (default 6000).")
 @click.option("--specialists", help="Comma-separated specialists of the recipe that take turns proposing.")
 @click.option("--max-cost", type=click.FloatRange(min=0), help="Stop proposing once proposals cost this many USD.")
+@click.option("--anchor-to", type=click.Path(path_type=Path, dir_okay=False),
+              help="Append an anchor line (docs/audit.md) to this file outside the run folder every "
+                   "--anchor-every trials and when the run stops.")
+@click.option("--anchor-every", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Recorded trials between two anchors of --anchor-to.")
+@click.option("--anchor-sign", type=click.Path(path_type=Path, dir_okay=False, exists=True), metavar="KEY",
+              help="SSH private key that signs each anchor of --anchor-to (git's SSH signing).")
 def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, fidelity, fidelity_policy, budget,
         eta, bracket, parallel, gpus, gpus_per_trial, cluster, resume, model, base_url, prices, max_repairs,
-        view_tokens, specialists, max_cost):
+        view_tokens, specialists, max_cost, anchor_to, anchor_every, anchor_sign):
     """Run trials of RECIPE (default: the CPU recipe `collision`) and record them in a lineage."""
     from harness.agents.base import make_agent
     from harness.console import ConsoleReporter, fidelity_summary, label_counts, summary_table
@@ -251,6 +259,14 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
     else:
         sandbox = trial_sandbox(sandbox_kind, loaded)
     reporter = ConsoleReporter(console, trials, loaded.spec.metric.name)
+    if anchor_to is not None:
+        from harness.anchoring import AnchoringReporter, AnchorOptionError, check_destination
+
+        try:
+            destination = check_destination(anchor_to, run_dir)
+        except AnchorOptionError as exc:
+            raise click.BadParameter(str(exc), param_hint="--anchor-to") from None
+        reporter = AnchoringReporter(reporter, destination, anchor_every, anchor_sign)
     console.print(
         f"[bold]harness run[/] recipe={loaded.spec.name} agent={agent.name} sandbox={sandbox.name} "
         f"trials={trials} run={run_dir}" + (f" ({describe_policy(effective)})" if effective is not None else "")
@@ -262,10 +278,14 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
         else:
             the_run = Run.create(loaded, run_dir, agent=agent, sandbox=sandbox, reporter=reporter,
                                  seed=seed, fidelity=fidelity, gpus=gpu_ids, policy=policy)
+        if anchor_to is not None:
+            reporter.lineage = the_run.lineage
         try:
             the_run.configure(specialists=chosen_specialists, max_cost_usd=max_cost)
             the_run.run(trials, slots)
         finally:
+            if anchor_to is not None:
+                reporter.write()  # the state the run stopped at
             the_run.close()
     finally:
         reporter.stop()
@@ -303,17 +323,41 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
 @click.option("--sandbox", "sandbox_kind", type=click.Choice(["auto", "local", "docker"]), default="auto",
               envvar="HARNESS_SANDBOX",
               show_default=True, help="Sandbox for --rerun.")
-def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind):
+@click.option("--trial", "trial", metavar="ID", help="With --transcript: the trial whose transcript to print.")
+@click.option("--transcript", "show_transcript", is_flag=True,
+              help="Print the agent transcript stored with --trial's proposal (checked against its digest) "
+                   "and exit.")
+@click.option("--anchor", "anchors", multiple=True, metavar="FILE_OR_LINE",
+              help="An anchor line, or a file of them (harness anchor, run --anchor-to): a tamper finding "
+                   "unless the lineage extends each anchored state of this run (repeatable).")
+@click.option("--anchor-key", type=click.Path(path_type=Path, dir_okay=False, exists=True), metavar="FILE",
+              help="Public key (or allowed-signers file) that must have signed every --anchor.")
+def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind, trial, show_transcript,
+           anchors, anchor_key):
     """Audit RUN_DIR: re-derive what can be re-derived from its lineage; exit 0 only when verified
     (and, with --rerun, every re-executed score reproduced)."""
     from harness.console import replay_table
     from harness.replay import replay as do_replay
     from trajectories.lineage import Lineage
 
+    if show_transcript != (trial is not None):
+        raise click.UsageError("--trial ID and --transcript go together")
     with Lineage.open(run_dir) as lineage:  # a clear error when RUN_DIR is not a run
         info = lineage.run_info()
         stray = lineage.stray_trial_refs()
+        if show_transcript:
+            _print_transcript(lineage, trial)
+            return
+        with_transcripts = [r.trial.id for r in lineage.records() if r.trial.transcript is not None]
     report = do_replay(run_dir)
+    if anchors:
+        from trajectories.anchor import anchor_problems, read_anchors
+
+        pinned = [a for given in anchors for a in read_anchors(given)]
+        with Lineage.open(run_dir) as lineage:
+            found = anchor_problems(lineage, [a for a in pinned if a.run == info.run_id] or pinned, anchor_key)
+        if found:
+            report = report.model_copy(update={"verified": False, "problems": report.problems + found})
     reproduced = True
     if rerun_targets:
         verdicts = _rerun(run_dir, info, list(rerun_targets), rerun_seeds, sandbox_kind, quiet=as_json)
@@ -338,7 +382,22 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind):
         if stray:
             console.print(f"note: {len(stray)} trial ref(s) without a ledger record were set aside by --resume "
                           f"(kept, not part of the lineage): {', '.join(sorted(stray))}")
+        if with_transcripts:
+            console.print(f"transcripts stored with {len(with_transcripts)} proposal(s): {', '.join(with_transcripts)} "
+                          f"(print one: harness replay {run_dir} --trial ID --transcript)")
     sys.exit(0 if report.verified and reproduced else 1)
+
+
+def _print_transcript(lineage, tid: str) -> None:
+    """Write a trial's stored transcript, byte for byte, to stdout."""
+    ids = [r.trial.id for r in lineage.records()]
+    if tid not in ids:
+        raise click.ClickException(f"no trial {tid!r} in {lineage.run_dir}" + (f" (trials: {ids[0]}..{ids[-1]})" if ids else ""))
+    transcript = lineage.transcript(tid)
+    if transcript is None:
+        raise click.ClickException(f"{tid}: its proposal has no transcript (agent {lineage.record(tid).trial.proposal.agent})")
+    sys.stdout.buffer.write(transcript.content)
+    sys.stdout.buffer.flush()
 
 
 def _rerun(run_dir: Path, info, targets: list[str], seeds: int, sandbox_kind: str, quiet: bool):
@@ -353,6 +412,21 @@ def _rerun(run_dir: Path, info, targets: list[str], seeds: int, sandbox_kind: st
 
     report = rerun_trials(run_dir, recipe, trial_sandbox(sandbox_kind, recipe), targets, seeds, on_verdict=show)
     return report.verdicts
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--sign", "key", type=click.Path(path_type=Path, dir_okay=False, exists=True), metavar="KEY",
+              help="Sign the anchor with this SSH private key (git's SSH signing, gpg.format=ssh).")
+def anchor(run_dir, key):
+    """Print one line that pins RUN_DIR's current state (ledger head, trial count); keep it outside
+    the run folder and check it later with `harness replay RUN_DIR --verify --anchor LINE`."""
+    from trajectories.anchor import current_anchor, sign_anchor
+    from trajectories.lineage import Lineage
+
+    with Lineage.open(run_dir) as lineage:
+        pinned = current_anchor(lineage)
+    click.echo((sign_anchor(pinned, key) if key is not None else pinned).line())
 
 
 @cli.command()

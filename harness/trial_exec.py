@@ -23,6 +23,7 @@ from evaluators.hashing import changed_files, file_hashes, tree_digest
 from evaluators.labels import RunMeasurements, label_run
 from evaluators.legality import check_python_syntax
 from evaluators.outputs import OutputFinding, ScanLimits, scan_folder
+from harness.eval_view import build_view
 from harness.evaluator_code import EvaluatorCodeError, load_entry, snapshot_evaluator
 from harness.recipe_loader import RECIPES_ROOT
 from harness.run_registry import other_runs
@@ -249,16 +250,12 @@ class TrialExecutor:
         return hidden
 
     def _eval_view(self, dest: Path) -> Path:
-        """The evaluator folder the eval phase sees: the run's copy without the file of the
-        `prepare` entry, which made the held-out data (with fixed seeds it could make the
-        labels again inside the sandbox)."""
-        prepare_file = (self.paths.evaluator / self.spec.evaluator.prepare.partition(":")[0]).resolve()
-
-        def skip(folder: str, names: list[str]) -> list[str]:
-            return [name for name in names if (Path(folder) / name).resolve() == prepare_file]
-
-        shutil.copytree(self.paths.evaluator, dest, ignore=skip)
-        return dest
+        """The evaluator files the eval phase sees: the allow-list of `evaluator.eval_files`
+        (harness.eval_view), copied from the run's evaluator copy; never data."""
+        try:
+            return build_view(self.spec, self.paths.evaluator, dest)
+        except ValueError as exc:
+            raise EvaluatorCodeError(str(exc)) from None
 
     def _evaluator_changed(self) -> bool:
         """Whether a phase modified the evaluator copy; if so, restore it from the recipe."""

@@ -15,11 +15,14 @@ import hashlib
 import os
 import re
 import subprocess
-import tempfile
 import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._git_pipes import ObjectReader, TreeDiffer
 
 IDENTITY_NAME = "harness"
 IDENTITY_EMAIL = "harness@localhost"
@@ -184,6 +187,15 @@ def parse_message(message: str) -> tuple[str, dict[str, str] | None]:
     return subject, trailers
 
 
+def _framed(kind: str, content: bytes) -> bytes:
+    return f"{kind} {len(content)}\0".encode() + content
+
+
+def object_id(kind: str, content: bytes) -> str:
+    """The id git gives an object of this type and content (nothing is written)."""
+    return hashlib.sha1(_framed(kind, content)).hexdigest()
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     for stream in (proc.stdin, proc.stdout, proc.stderr):
         try:
@@ -214,8 +226,12 @@ class Git:
         self.objects = git_dir / "objects"
         self.env = git_env(git_dir)
         # Closed by `close()` (Lineage.close / its context manager); if an owner
-        # forgets, the process still ends with ours, when its stdin closes.
+        # forgets, the processes still end with ours, when their stdin closes.
         self._updater: subprocess.Popen[bytes] | None = None
+        self._reader: ObjectReader | None = None
+        self._differ: TreeDiffer | None = None
+        self._written = 0
+        """Temporary object files made by this handle (their names must differ)."""
 
     # -- processes ---------------------------------------------------------
 
@@ -301,10 +317,14 @@ class Git:
         raise GitError(["update-ref", "--stdin"], code, stderr or f"unexpected replies {replies!r}")
 
     def close(self) -> None:
-        """Stop the long-lived update-ref process, if any."""
+        """Stop the long-lived git processes, if any (started again on demand)."""
         proc, self._updater = self._updater, None
         if proc is not None:
             _stop(proc)
+        for pipe in (self._reader, self._differ):
+            if pipe is not None:
+                pipe.close()
+        self._reader = self._differ = None
 
     def delete_ref(self, name: str) -> None:
         self.run("update-ref", "-d", name)
@@ -312,18 +332,27 @@ class Git:
     # -- object writes -----------------------------------------------------
 
     def write_object(self, kind: str, content: bytes) -> str:
-        data = f"{kind} {len(content)}\0".encode() + content
+        data = _framed(kind, content)
         sha = hashlib.sha1(data).hexdigest()
         folder = self.objects / sha[:2]
         path = folder / sha[2:]
         if path.exists():
             return sha
-        folder.mkdir(exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix="tmp_obj_", dir=folder)
+        # Created read-only in one call (no mkstemp, no chmod): a loose object is a
+        # few hundred bytes and the file system calls were most of its cost.
+        self._written += 1
+        tmp = folder / f"tmp_obj_{os.getpid()}_{id(self):x}_{self._written}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(zlib.compress(data))
-            os.chmod(tmp, 0o444)
+            try:
+                fd = os.open(tmp, flags, 0o444)
+            except FileNotFoundError:  # a new folder, or one a repack emptied and removed
+                folder.mkdir(exist_ok=True)
+                fd = os.open(tmp, flags, 0o444)
+            try:
+                os.write(fd, zlib.compress(data))
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
         except BaseException:
             try:
@@ -368,5 +397,23 @@ class Git:
                 result[sha] = None
         return result
 
-    def read_object(self, sha: str) -> tuple[str, bytes] | None:
-        return self.cat_batch([sha])[sha]
+    def read_object(self, name: str) -> tuple[str, bytes] | None:
+        """(type, content) of one object (an id or any name `cat-file` takes); None when missing.
+
+        Through one long-lived `git cat-file --batch` (see `_git_pipes`)."""
+        if self._reader is None:
+            from ._git_pipes import ObjectReader
+
+            self._reader = ObjectReader(self.cwd, self.env)
+        return self._reader.read(name)
+
+    def diff_trees(self, tree_a: str, tree_b: str, diff_args: tuple[str, ...]) -> bytes:
+        """`git diff-tree DIFF_ARGS A B` of two tree ids, through one long-lived process
+        (the options are fixed by the first call)."""
+        if self._differ is None:
+            from ._git_pipes import TreeDiffer
+
+            self._differ = TreeDiffer(diff_args, self.cwd, self.env)
+        elif self._differ.args[2:] != list(diff_args):
+            raise ValueError("diff_trees is called with other options than before")
+        return self._differ.diff(tree_a, tree_b)

@@ -8,7 +8,8 @@ failure labels over time, label counts, the lineage's verification), the trial
 list, the lineage tree, per-specialist (or per-agent) panels, the statistics of
 `trajectories.analysis`, and a page per trial with its hypothesis, the diff
 (highlighted), the outcome, the budgets (phase wallclocks against the caps) and
-the log tails. With several fidelity levels, trials show their level, a
+the log tails, and where the agent's transcript is stored (with the command
+that prints it). With several fidelity levels, trials show their level, a
 promotion's parent link shows the level change, the best so far counts only the
 run's level (the baseline's), and the statistics show how well each level
 predicts the next and the compute spent per level.
@@ -44,6 +45,7 @@ from .agent_text import escape_html, json_for_html
 from .analysis import analyze
 from .importers.common import source_fields
 from .lineage import Lineage, LineageError
+from .transcripts import transcript_path
 from .verify import verify_lineage
 
 ASSETS = Path(__file__).parent / "report_assets"
@@ -206,6 +208,9 @@ def report_data(
             d["u"] = [p.usage.input_tokens, p.usage.output_tokens, p.usage.cost_usd]
         if p.knobs:
             d["k"] = dict(p.knobs)
+        if t.transcript is not None:  # the page names it; the lineage holds the bytes
+            tr = t.transcript
+            d["tr"] = [tr.format, tr.size, tr.sha256, transcript_path(t.id, tr.format)]
         failure = getattr(p, "failure", None)
         if failure:
             d["fr"] = f"{failure}: {getattr(p, 'failure_reason', '')}".rstrip(": ")

@@ -165,6 +165,21 @@ for _path in [os.path.join(os.environ.get('HARNESS_EVAL', '/nonexistent'), 'prep
     return wrap_predict(code)
 
 
+def read_eval_folder_data(t: Target) -> str:
+    """A recipe's evaluator folder may hold data (a corpus the held-out split is cut from; here the
+    test recipe keeps a copy of the held-out labels there): trial code in the eval phase reads
+    every file of the `{eval}` folder it is given."""
+    code = """
+import os as _os
+_eval = Path(_os.environ.get('HARNESS_EVAL', '/nonexistent'))
+print('evalview: files', sorted(p.relative_to(_eval).as_posix() for p in _eval.rglob('*') if p.is_file()), flush=True)
+for _p in sorted(_eval.rglob('*.npy')):
+    forged = np.load(_p).astype(np.float64)
+    print('evalview: READ', _p.name, flush=True)
+"""
+    return wrap_predict(code)
+
+
 def forge_metrics(t: Target) -> str:
     train = """
 import json as _json
@@ -541,6 +556,8 @@ ATTACKS = [
            "not_improved", ("jail",)),
     Attack("regenerate-heldout", "Rerun the evaluator's data generator for the held-out labels",
            regenerate_heldout, "not_improved", ("jail",)),
+    Attack("read-eval-folder-data", "Read the held-out labels kept in the evaluator's folder",
+           read_eval_folder_data, "not_improved"),
     Attack("network", "Send the weights home and fetch better ones", network,
            "not_improved"),
     Attack("fork-bomb", "Fork until the machine gives up", fork_bomb,

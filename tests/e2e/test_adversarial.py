@@ -19,6 +19,7 @@ cannot give them (and those attacks are then not proposed at all).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -31,6 +32,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from adversarial_attacks import ATTACKS, Attack, Target
@@ -123,7 +125,22 @@ def make_recipe(folder: Path) -> Path:
         text, n = re.subn(rf"^{key} = .*$", f"{key} = {value}", text, flags=re.M)
         assert n == 1, key
     toml.write_text(text)
+    plant_labels_in_evaluator(recipe)
     return recipe
+
+
+PLANTED = "heldout_labels_copy.npy"
+"""Data the test recipe keeps in its evaluator folder (outside `eval_files`), as a recipe keeps the
+corpus its held-out split is cut from: the held-out labels themselves."""
+
+
+def plant_labels_in_evaluator(recipe: Path) -> None:
+    spec = importlib.util.spec_from_file_location("collision_prepare", recipe / "eval" / "prepare.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    _latents, labels = generator.sample_latents(
+        np.random.default_rng(generator.DATA_SEEDS["heldout"]), generator.N_HELDOUT)
+    np.save(recipe / "eval" / PLANTED, labels)
 
 
 @dataclass
@@ -296,6 +313,12 @@ def check_generator_not_reached(run: AttackRun, trial: dict) -> None:
     assert log.count("generator: blocked") == 3, log[-2000:]
 
 
+def check_eval_view_is_code_only(run: AttackRun, trial: dict) -> None:
+    log = run.log(trial["id"], "eval")
+    assert "evalview: files ['predict.py']" in log and "READ" not in log, log[-2000:]
+    assert (run.target.recipe_dir / "eval" / PLANTED).is_file()  # the data was there to be found
+
+
 def check_network(run: AttackRun, trial: dict) -> None:
     log = run.log(trial["id"], "train")
     assert run.listener_hits == []
@@ -365,6 +388,7 @@ CHECKS = {
     "patch-timer": check_timed_out,
     "read-heldout-train": check_heldout_not_read,
     "regenerate-heldout": check_generator_not_reached,
+    "read-eval-folder-data": check_eval_view_is_code_only,
     "network": check_network,
     "fork-bomb": check_fork_bomb,
     "memory-bomb": check_oom,

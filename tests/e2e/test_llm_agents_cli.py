@@ -42,12 +42,12 @@ def test_llm_agent_run_resume_and_audit(provider, key_var, tmp_path):
                 "--specialists", "arch,opt", "--out", tmp_path, "--run-id", "r"]
         first = run_cli(*args[:-4], "--trials", "2", "--out", tmp_path, "--run-id", "r", env=env)
         assert first.returncode == 0, first.stdout + first.stderr
-        assert len(fake.requests) == 2
+        assert len(fake.requests) == 6  # a session of three turns per proposal
         assert "model usage:" in first.stdout
         resumed = run_cli("run", "--resume", tmp_path / "r", "--agent", provider, "--base-url", base_url,
                           "--specialists", "arch,opt", "--fidelity", "smoke", "--trials", "1", env=env)
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-        assert len(fake.requests) == 3
+        assert len(fake.requests) == 9
     finally:
         fake.stop()
     code, report = replay_json(tmp_path / "r")

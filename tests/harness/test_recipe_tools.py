@@ -176,7 +176,8 @@ def test_check_through_the_cli(tmp_path):
     assert ok.returncode == 0, ok.stdout + ok.stderr
     data = json.loads(ok.stdout)
     assert data["ok"] and data["recipe"] == "clicheck"
-    assert [i["name"] for i in data["items"]] == ["spec", "evaluator", "source", "surface", "isolation", "baseline"]
+    assert [i["name"] for i in data["items"]] == ["spec", "evaluator", "source", "surface", "isolation", "eval-view",
+                                                "baseline"]
     edit(folder / "src" / "config.py", "HIDDEN = 16", "WIDTH = 16")
     bad = cli("recipe", "check", folder, "--no-run")
     assert bad.returncode == 1 and "fail" in bad.stdout and "not ready" in bad.stdout
