@@ -468,10 +468,12 @@ def look_for_traces(t: Target, what: str, work_dirs: bool = True) -> str:
 import glob as _glob, os as _os
 _found = []
 _trials = [_os.path.join({str(t.run_dir)!r}, '.harness', 'trials')] if {work_dirs!r} else []  # earlier trials' folders
+_own = () if {work_dirs!r} else tuple(_os.path.realpath(_os.environ[_v]) + _os.sep for _v in ('HARNESS_WORKSPACE', 'HARNESS_OUT'))
 for _place in {_trace_places(work_dirs).replace('os.', '_os.')} + _trials:
     if _os.path.isdir(_place):
         for _parent, _dirs, _files in _os.walk(_place):
-            _found += [_os.path.join(_parent, _n) for _n in _files if '{t.token}' in _n]
+            _found += [_os.path.join(_parent, _n) for _n in _files
+                       if '{t.token}' in _n and not _os.path.realpath(_os.path.join(_parent, _n)).startswith(_own)]
             if _parent.count(_os.sep) - _place.count(_os.sep) >= 4:
                 _dirs[:] = []
 print('{what}: found', _found, flush=True)
@@ -521,6 +523,8 @@ for _ in range(4):
     _kids.append(_pid)
 _codes = [os.waitstatus_to_exitcode(os.waitpid(_pid, 0)[1]) for _pid in _kids]
 print('memory workers:', _codes, flush=True)
+if any(_codes):
+    raise SystemExit(1)  # a worker died: the run is lost, as a training run's data loader
 """
 
 
