@@ -30,7 +30,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandboxes.pids_cgroup import CGROUP_ROOT, PhaseCgroup
+from sandboxes.pids_cgroup import CGROUP_ROOT, PhaseCgroup, read_counter
 
 log = logging.getLogger(__name__)
 
@@ -77,15 +77,7 @@ def memory_settings(version: int, limit_bytes: int) -> list[tuple[str, str]]:
 
 def oom_kills(cgroup: Path, version: int) -> int:
     """How many processes the OOM killer killed in the cgroup (0 when not reported)."""
-    name = "memory.events" if version == 2 else "memory.oom_control"
-    try:
-        for line in (cgroup / name).read_text().splitlines():
-            key, _, value = line.partition(" ")
-            if key == "oom_kill" and value.strip().isdigit():
-                return int(value)
-    except OSError:
-        pass
-    return 0
+    return read_counter(cgroup / ("memory.events" if version == 2 else "memory.oom_control"), "oom_kill")
 
 
 class PhaseCgroups:

@@ -87,14 +87,7 @@ class PhaseCgroup:
 
     def refused_forks(self) -> int:
         """How many forks the cap refused (`pids.events`: `max N`); 0 when not reported."""
-        try:
-            for line in (self.path / "pids.events").read_text().splitlines():
-                key, _, value = line.partition(" ")
-                if key == "max" and value.strip().isdigit():
-                    return int(value)
-        except OSError:
-            pass
-        return 0
+        return read_counter(self.path / "pids.events", "max")
 
     def remove(self) -> None:
         """SIGKILL whatever is left in the cgroup and remove it (a warning if it stays busy)."""
@@ -121,3 +114,15 @@ class PhaseCgroup:
             return [int(line) for line in self.procs_file.read_text().split()]
         except (OSError, ValueError):
             return []
+
+
+def read_counter(file: Path, key: str) -> int:
+    """The value of the `key N` line of a cgroup's flat-keyed file; 0 when absent or unreadable."""
+    try:
+        for line in file.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key and value.strip().isdigit():
+                return int(value)
+    except OSError:
+        pass
+    return 0
