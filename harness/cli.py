@@ -426,13 +426,20 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind, t
 
 
 def _print_transcript(lineage, tid: str) -> None:
-    """Write a trial's stored transcript, byte for byte, to stdout."""
+    """Write a trial's stored transcript, byte for byte, to stdout (on a terminal: without its
+    control sequences, which could drive the terminal; trajectories/agent_text.py)."""
     ids = [r.trial.id for r in lineage.records()]
     if tid not in ids:
         raise click.ClickException(f"no trial {tid!r} in {lineage.run_dir}" + (f" (trials: {ids[0]}..{ids[-1]})" if ids else ""))
     transcript = lineage.transcript(tid)
     if transcript is None:
         raise click.ClickException(f"{tid}: its proposal has no transcript (agent {lineage.record(tid).trial.proposal.agent})")
+    if sys.stdout.isatty():
+        from trajectories.agent_text import strip_controls
+
+        sys.stdout.write(strip_controls(transcript.content.decode("utf-8", "replace")))
+        sys.stdout.flush()
+        return
     sys.stdout.buffer.write(transcript.content)
     sys.stdout.buffer.flush()
 
