@@ -158,6 +158,18 @@ def _command_options(agent_name: str, agent_cmd, agent_timeout, agent_env, run_d
     return options
 
 
+def team_option(agent_name: str, team_file: Path, model: str | None, base_url: str | None) -> tuple[str, Path]:
+    """`--team FILE` stands for `--agent team` (the model and API come from the file)."""
+    from harness.loop import RunError
+
+    if agent_name not in ("random", "team"):
+        raise RunError(f"--team gives each specialist its own agent: leave out --agent {agent_name}")
+    if model is not None or base_url is not None:
+        raise RunError("--team sets each specialist's model and base_url in the team file: leave out "
+                       "--model and --base-url")
+    return "team", team_file
+
+
 def _parse_gpus(value: str | None) -> tuple[int, ...]:
     if not value:
         return ()
@@ -173,7 +185,8 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
 @cli.command()
 @click.argument("recipe", required=False)
 @click.option("--agent", "agent_name", default="random", show_default=True,
-              help="Who proposes trials: random, bayes, scripted, anthropic, openai or command (--agent-cmd).")
+              help="Who proposes trials: random, bayes, scripted, anthropic, openai or command (--agent-cmd); "
+                   "or a --team.")
 @click.option("--proposals", type=click.Path(path_type=Path), help="JSONL proposals for --agent scripted.")
 @click.option("--trials", type=click.IntRange(min=0), default=None,
               help="New trials to propose (the baseline t0000 comes on top)  [default: 20; with "
@@ -216,6 +229,17 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
 @click.option("--view-tokens", type=click.IntRange(min=500), help="Token budget of the lineage view (default 6000).")
 @click.option("--specialists", help="Comma-separated specialists of the recipe that take turns proposing.")
 @click.option("--max-cost", type=click.FloatRange(min=0), help="Stop proposing once proposals cost this many USD.")
+@click.option("--team", "team_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="TOML team file: per specialist its provider, model, API, thinking and focus (docs/agents.md); "
+                   "replaces --agent and --specialists.")
+@click.option("--max-turns", type=click.IntRange(min=1), help="Model turns per LLM session (default 40).")
+@click.option("--session-tokens", type=click.IntRange(min=1), help="Input + output tokens one LLM session may use.")
+@click.option("--session-cost", type=click.FloatRange(min=0, min_open=True), help="USD one LLM session may cost.")
+@click.option("--thinking-budget", type=click.IntRange(min=1024),
+              help="Anthropic extended thinking tokens per turn, interleaved with tool use.")
+@click.option("--reasoning-effort", type=click.Choice(["minimal", "low", "medium", "high"]),
+              help="OpenAI reasoning effort.")
+@click.option("--temperature", type=click.FloatRange(0, 2), help="Sampling temperature of the LLM agents.")
 @click.option("--anchor-to", type=click.Path(path_type=Path, dir_okay=False),
               help="Append an anchor line (docs/audit.md) to this file outside the run folder every "
                    "--anchor-every trials and when the run stops.")
@@ -232,10 +256,11 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
                    "repeatable. Nothing else of the environment is passed.")
 def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, fidelity, fidelity_policy, budget,
         eta, bracket, parallel, proposers, gpus, gpus_per_trial, cluster, resume, model, base_url, prices, max_repairs,
-        view_tokens, specialists, max_cost, anchor_to, anchor_every, anchor_sign, agent_cmd, agent_timeout, agent_env):
+        view_tokens, specialists, max_cost, team_file, max_turns, session_tokens, session_cost, thinking_budget,
+        reasoning_effort, temperature, anchor_to, anchor_every, anchor_sign, agent_cmd, agent_timeout, agent_env):
     """Run trials of RECIPE (default: the CPU recipe `collision`) and record them in a lineage."""
     from harness.agents.base import make_agent
-    from harness.console import ConsoleReporter, fidelity_summary, label_counts, summary_table
+    from harness.console import ConsoleReporter, fidelity_summary, label_counts, summary_table, usage_lines
     from harness.loop import Run, RunError, check_specialists, default_run_id, describe_policy
 
     from harness.scheduler import plan_slots
@@ -273,15 +298,27 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
                        "trials are recorded): use --parallel 1 --proposers 1")
     trials = _trial_cap(trials, effective, loaded.spec)
     chosen_specialists = tuple(n.strip() for n in specialists.split(",") if n.strip()) if specialists else ()
-    check_specialists(loaded.spec, chosen_specialists)  # before anything is created
+    if team_file is None:
+        check_specialists(loaded.spec, chosen_specialists)  # before anything is created
     llm_options = {"model": model, "base_url": base_url, "prices": prices, "max_repairs": max_repairs,
-                   "token_budget": view_tokens}
-    if agent_name in ("anthropic", "openai"):
+                   "token_budget": view_tokens, "max_turns": max_turns, "session_tokens": session_tokens,
+                   "session_cost": session_cost, "thinking_budget": thinking_budget,
+                   "reasoning_effort": reasoning_effort, "temperature": temperature}
+    if team_file is not None:
+        agent_name, llm_options["team_file"] = team_option(agent_name, team_file, model, base_url)
+    if agent_name in ("anthropic", "openai", "team"):
         # Answers are cached per trial in the run, so a resumed run never pays twice.
         llm_options["cache_dir"] = run_dir / ".harness" / "llm-cache"
     set_options = {key: value for key, value in llm_options.items() if value is not None}
     set_options.update(_command_options(agent_name, agent_cmd, agent_timeout, agent_env, run_dir, loaded))
     agent = make_agent(agent_name, proposals_file=proposals, seed=seed, **set_options)
+    team_names: tuple[str, ...] = getattr(agent, "specialists", ()) if team_file is not None else ()
+    if team_names:
+        agent.check(loaded.spec)
+        strangers = [name for name in chosen_specialists if name not in team_names]
+        if strangers:
+            raise RunError(f"{team_file} has no specialist {', '.join(strangers)} (it has: {', '.join(team_names)})")
+        chosen_specialists = chosen_specialists or team_names
     if getattr(agent, "priced", True) is False:
         err_console.print(f"note: no price is known for model {getattr(agent, 'model', '?')!r}: its cost counts "
                           "as 0 (give one with --prices FILE)")
@@ -312,7 +349,7 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
         if anchor_to is not None:
             reporter.lineage = the_run.lineage
         try:
-            the_run.configure(specialists=chosen_specialists, max_cost_usd=max_cost)
+            the_run.configure(specialists=chosen_specialists, max_cost_usd=max_cost, defined=team_names)
             the_run.run(trials, slots)
         finally:
             if anchor_to is not None:
@@ -330,11 +367,8 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
     best_record = next((r for r in records if r.trial.id == best), None)
     best_score = best_record.outcome.score if best_record and best_record.outcome else None
     console.print(f"labels: {label_counts(records)}")
-    tokens_in = sum(r.trial.proposal.usage.input_tokens for r in records)
-    tokens_out = sum(r.trial.proposal.usage.output_tokens for r in records)
-    if tokens_in or tokens_out:
-        cost = sum(r.trial.proposal.usage.cost_usd for r in records)
-        console.print(f"model usage: {tokens_in:,} input + {tokens_out:,} output tokens, ${cost:.4f}")
+    for line in usage_lines(records):
+        console.print(escape(line))
     if len({r.trial.fidelity for r in records}) > 1 or info.fidelity_policy is not None:
         console.print(fidelity_summary(info, records))
     console.print(f"best: {best} {loaded.spec.metric.name}={best_score}"

@@ -277,9 +277,11 @@ class Run:
         if self._stop_reason:
             self.reporter.note(self._stop_reason)
 
-    def configure(self, specialists: tuple[str, ...] = (), max_cost_usd: float | None = None) -> None:
-        """Choose the specialists that take turns and the cost limit (checked against the recipe)."""
-        check_specialists(self.spec, specialists)
+    def configure(self, specialists: tuple[str, ...] = (), max_cost_usd: float | None = None,
+                  defined: tuple[str, ...] = ()) -> None:
+        """Choose the specialists that take turns and the cost limit (checked against the recipe;
+        `defined` names specialists a team file defines beyond the recipe's)."""
+        check_specialists(self.spec, specialists, defined)
         self.specialists = specialists
         self.max_cost_usd = max_cost_usd
 
@@ -643,8 +645,8 @@ def take_run_lock(paths: RunPaths) -> int:
     return fd
 
 
-def check_specialists(spec: RecipeSpec, names: tuple[str, ...]) -> None:
-    unknown = [name for name in names if name not in spec.specialists]
+def check_specialists(spec: RecipeSpec, names: tuple[str, ...], defined: tuple[str, ...] = ()) -> None:
+    unknown = [name for name in names if name not in spec.specialists and name not in defined]
     if unknown:
         known = ", ".join(sorted(spec.specialists)) or "none"
         raise RunError(f"recipe {spec.name!r} has no specialist {', '.join(unknown)} (it has: {known})")

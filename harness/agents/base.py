@@ -129,6 +129,7 @@ AGENTS: dict[str, str] = {
     "anthropic": "harness.agents.llm.anthropic_agent:AnthropicAgent",
     "openai": "harness.agents.llm.openai_agent:OpenAIAgent",
     "command": "harness.agents.command.agent:CommandAgent",
+    "team": "harness.agents.llm.team:TeamAgent",
 }
 """Agent name -> `module:Class`. Modules are imported only when their agent is made."""
 
