@@ -29,6 +29,7 @@ from harness.recovery import repair_best, stop_stray_phases
 from harness.run_registry import register, registry_file
 from harness.proposing import Draft, RunProposals, budget_wait, lineage_state
 from harness.scheduler import WAIT, SlotPlan, Wait, plan_slots, run_slots
+from harness.slot_timeline import SlotTimeline, pace_note
 from harness.trial_exec import RunPaths, TrialExecutor, seed_scores, utc_now
 from harness.types import (
     BASELINE_TRIAL_ID,
@@ -260,6 +261,7 @@ class Run:
             )
         for trial in pending:
             self.reporter.note(f"{trial.id}: proposal recorded but never evaluated; running it now")
+        timeline = SlotTimeline(slots.parallel)
         run_slots(
             slots,
             pending,
@@ -268,9 +270,13 @@ class Run:
             needs_run=lambda trial: self.lineage.record(trial.id).outcome is None,
             execute=self._execute,
             record=self._record_outcome,
+            timeline=timeline,
         )
         if self._stop_reason:
             self.reporter.note(self._stop_reason)
+        advice = pace_note(timeline, slots.proposers)
+        if advice:
+            self.reporter.note(advice)
 
     def configure(self, specialists: tuple[str, ...] = (), max_cost_usd: float | None = None) -> None:
         """Choose the specialists that take turns and the cost limit (checked against the recipe)."""
