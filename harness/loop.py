@@ -9,6 +9,7 @@ outcome is recorded. A run interrupted between the two is finished by
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import os
 import platform
@@ -22,6 +23,7 @@ from evaluators.decision import decide, keep_references
 from evaluators.legality import check_diff
 from harness import __version__
 from harness.agents.base import Agent, AgentContext
+from harness.eval_view import view_problems
 from harness.evaluator_code import EvaluatorCodeError, load_entry, snapshot_evaluator
 from harness.fidelity import Policy, PolicyError, SameCode, Stop, kept_by_level, make_policy
 from harness.recipe_loader import LoadedRecipe
@@ -119,6 +121,9 @@ class Run:
         if run_dir.exists() and any(run_dir.iterdir()):
             raise RunError(f"{run_dir} already exists and is not empty; choose another --run-id or --out")
         fidelity = _check_fidelity(recipe.spec, fidelity)
+        exposed = view_problems(recipe.spec, recipe.evaluator_dir)
+        if exposed:  # trial code runs in the eval phase: it must not find data there
+            raise RunError(f"recipe {recipe.spec.name!r}: evaluator.eval_files: " + "; ".join(exposed))
         try:  # refuse a policy the recipe cannot serve before anything is created
             make_policy(recipe.spec, fidelity, policy)
         except PolicyError as exc:
@@ -127,7 +132,7 @@ class Run:
         paths = RunPaths(run_dir)
         # The lock comes first: it also marks the folder as a run being created, so a
         # creation cut short is recognised (see `interrupted_creation`).
-        lock = _take_lock(paths)
+        lock = take_run_lock(paths)
         _register(run_dir, reporter)
         lineage = Lineage.init(run_dir)
         reporter.note(f"preparing data with the evaluator of recipe {recipe.spec.name!r}")
@@ -175,7 +180,7 @@ class Run:
             raise RunError(f"{run_dir} was started with {describe_policy(lineage.run_info().fidelity_policy)}; "
                            "a resumed run keeps it (leave out the fidelity policy options)")
         paths = RunPaths(run_dir)
-        lock = _take_lock(paths)
+        lock = take_run_lock(paths)
         _register(run_dir, reporter)  # runs made before the registry existed join it here
         for leftover in lineage.discard_interrupted_writes():
             reporter.note(f"removed {leftover} (a write cut short)")
@@ -278,9 +283,11 @@ class Run:
         if advice:
             self.reporter.note(advice)
 
-    def configure(self, specialists: tuple[str, ...] = (), max_cost_usd: float | None = None) -> None:
-        """Choose the specialists that take turns and the cost limit (checked against the recipe)."""
-        check_specialists(self.spec, specialists)
+    def configure(self, specialists: tuple[str, ...] = (), max_cost_usd: float | None = None,
+                  defined: tuple[str, ...] = ()) -> None:
+        """Choose the specialists that take turns and the cost limit (checked against the recipe;
+        `defined` names specialists a team file defines beyond the recipe's)."""
+        check_specialists(self.spec, specialists, defined)
         self.specialists = specialists
         self.max_cost_usd = max_cost_usd
 
@@ -347,11 +354,15 @@ class Run:
             best=best,
             read_file=self._read_editable,
             list_files=self._list_editable,
+            export_files=self._export_trial,
             specialist=self._next_specialist(number),
             seed=_derive_seed(self.info.seed, number),
             trial_number=number,
             fidelity=step.level,
             fidelity_policy=policy.name,
+            list_tree=self._list_tree,
+            read_tree=self._read_tree,
+            knowledge=self._knowledge,
         )
         return Draft(number, step, policy, state, best, ctx)
 
@@ -431,17 +442,19 @@ class Run:
     def _record_proposed(
         self, tid: str, parent_id: str, proposal: Proposal, fidelity: str, commit: str, move: str | None = None
     ) -> Trial:
+        transcript = proposal.transcript  # its bytes go into the lineage, its digest into the record
         trial = Trial(
             id=tid,
             run_id=self.info.run_id,
             parent=parent_id,
-            proposal=proposal.model_copy(update={"parent": parent_id}),
+            proposal=proposal.model_copy(update={"parent": parent_id, "transcript": None}),
             fidelity=fidelity,
             seeds=self.spec.fidelities[fidelity].seeds,
             commit=commit,
             fidelity_move=move,
+            transcript=transcript.digest() if transcript is not None else None,
         )
-        self.lineage.record_proposed(TrialRecord(trial=trial))
+        self.lineage.record_proposed(TrialRecord(trial=trial), transcript)
         self.reporter.trial_started(trial)
         return trial
 
@@ -521,11 +534,25 @@ class Run:
         commit = self.lineage.record(tid).trial.commit
         return sorted(path for path in self.lineage.files(commit) if self.spec.is_editable(path))
 
+    def _export_trial(self, tid: str, folder: Path) -> None:
+        self.lineage.export(self.lineage.record(tid).trial.commit, folder)
+
     def _next_specialist(self, number: int) -> str | None:
         """Round robin over the run's specialists (one agent per partition, one lineage)."""
         if not self.specialists:
             return None
         return self.specialists[(number - 1) % len(self.specialists)]
+
+    def _list_tree(self, tid: str) -> list[str]:
+        return sorted(self.lineage.files(self.lineage.record(tid).trial.commit))
+
+    def _read_tree(self, tid: str, path: str) -> bytes:
+        return self.lineage.read_file(self.lineage.record(tid).trial.commit, path)
+
+    @functools.cached_property
+    def _knowledge(self) -> dict[str, str]:
+        """The recipe's knowledge files, read once per run."""
+        return self.recipe.knowledge()
 
     def _read_editable(self, tid: str, path: str) -> str:
         if not self.spec.is_editable(path):
@@ -593,7 +620,7 @@ def refuse_interrupted_creation(run_dir: Path) -> None:
     """A `RunError` saying what to do when `run_dir`'s creation was cut short."""
     if interrupted_creation(run_dir):
         # A creation still under way holds the lock: that gets "another harness process is running".
-        os.close(_take_lock(RunPaths(run_dir)))
+        os.close(take_run_lock(RunPaths(run_dir)))
         raise RunError(
             f"{run_dir} was interrupted while it was being created (before its baseline was recorded): "
             f"nothing in it can be resumed; remove it (rm -r {run_dir}) and start it again"
@@ -609,7 +636,9 @@ def _register(run_dir: Path, reporter: Reporter) -> None:
                       "of other runs will not hide its held-out data (set HARNESS_STATE_DIR to a writable folder)")
 
 
-def _take_lock(paths: RunPaths) -> int:
+def take_run_lock(paths: RunPaths) -> int:
+    """The run's lock (`.harness/lock`, flock), held by whoever writes the run: `run`, `--resume`,
+    `replay --rerun`. Returns its descriptor (closing it releases the lock); RunError when taken."""
     paths.scratch.mkdir(parents=True, exist_ok=True)
     fd = os.open(paths.scratch / "lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -622,8 +651,8 @@ def _take_lock(paths: RunPaths) -> int:
     return fd
 
 
-def check_specialists(spec: RecipeSpec, names: tuple[str, ...]) -> None:
-    unknown = [name for name in names if name not in spec.specialists]
+def check_specialists(spec: RecipeSpec, names: tuple[str, ...], defined: tuple[str, ...] = ()) -> None:
+    unknown = [name for name in names if name not in spec.specialists and name not in defined]
     if unknown:
         known = ", ".join(sorted(spec.specialists)) or "none"
         raise RunError(f"recipe {spec.name!r} has no specialist {', '.join(unknown)} (it has: {known})")

@@ -41,6 +41,7 @@ from .lineage import (
     record_path,
     trial_commit_problems,
 )
+from .transcripts import change_problem, head_problems, transcript_tid
 from .proposal_state import LedgerPoint, based_on_problems
 
 SCORE_TOLERANCE = 1e-9
@@ -130,6 +131,10 @@ class _Verifier:
         todo = [s for s in dict.fromkeys(shas) if s not in self.blobs and SHA_RE.match(s)]
         for sha, obj in self.git.cat_batch(todo).items():
             self.blobs[sha] = obj[1] if obj is not None and obj[0] == "blob" else None
+
+    def read_blobs(self, shas: list[str]) -> dict[str, bytes | None]:
+        self.load_blobs(shas)
+        return {sha: self.blobs.get(sha) for sha in shas}
 
     def parse_record(self, sha: str) -> TrialRecord | None:
         """The record in blob `sha` (None when missing or invalid; the reason is kept)."""
@@ -232,6 +237,7 @@ class _Verifier:
             if record is not None:
                 records[tid] = record
         report.records = sorted(records.values(), key=lambda r: trial_number(r.trial.id))
+        report.problems += head_problems(records, state, self.read_blobs)
 
         # 1. completeness: contiguous ids, one proposed and at most one outcome event each.
         present = {trial_number(t) for t in records}
@@ -495,6 +501,10 @@ class _Verifier:
                 ctid = _tid_of_path(ch.path)
                 if ch.path == RUN_FILE:
                     self.problem(who, f"ledger commit {short} changes {RUN_FILE}")
+                elif (owner := transcript_tid(ch.path)) is not None:
+                    why = change_problem(tid, event, owner, ch.status, ch.new_mode)
+                    if why is not None:
+                        self.problem(owner, f"ledger commit {short} {why}")
                 elif ctid is None or record_path(ctid) != ch.path:
                     self.problem(who, f"ledger commit {short} touches unexpected path {ch.path!r}")
                 elif ch.status == "D":

@@ -40,6 +40,18 @@ def test_lineage_scale_quick() -> None:
         assert re.search(r"(linear or less|superlinear), (linear or less|superlinear)$", line)
 
 
+def test_lineage_scale_json() -> None:
+    import json
+
+    data = json.loads(bench("lineage_scale.py", "--trials", "20", "--slices", "2", "--reps", "1", "--json"))
+    keys = ["record_s", "verify_s", "replay_s", "replay_json_s", "analyze_s", "report_s"]
+    assert data["trials"] == 20 and data["baseline_trials"] == 2 and data["size_ratio"] == 10
+    for key in keys:
+        assert data[key] > 0 and data["baseline"][key] > 0
+        assert data["growth"][key] == pytest.approx(data[key] / data["baseline"][key], rel=0.01)
+        assert data["goal_ratio"][key] > 0
+
+
 def test_naive_lineage_quick() -> None:
     out = bench("naive_lineage.py", "--trials", "16", "--slices", "2")
     real = re.search(rf"^real \(trajectories\.lineage\)\s+({NUMBER})\s+({NUMBER}) ({NUMBER})$", out, re.M)
