@@ -528,6 +528,9 @@ def show(run_dir, trial):
     console.print(f"[bold]{t.id}[/] parent={t.parent or '-'} agent={escape(t.proposal.agent)} "
                   f"specialist={escape(t.proposal.specialist or '-')} fidelity={t.fidelity} seeds={t.seeds}")
     console.print(f"commit {t.commit}")
+    seen = t.proposal.based_on
+    if seen is not None:  # what the agent could know: later trials were recorded while it wrote this one
+        console.print(f"prepared on ledger {seen.ledger_head[:12]}: {seen.trials} trials, {seen.outcomes} outcomes")
     if t.fidelity_move is not None and t.parent in records:
         console.print(f"{t.fidelity_move} of {t.parent}: its code, unchanged, "
                       f"{records[t.parent].trial.fidelity} -> {t.fidelity}")
