@@ -22,7 +22,7 @@ from evaluators.decision import decide, keep_references
 from evaluators.legality import check_diff
 from harness import __version__
 from harness.agents.base import Agent, AgentContext
-from harness.evaluator_code import EvaluatorCodeError, load_entry, snapshot_evaluator
+from harness.evaluator_code import EvaluatorCodeError, load_entry, snapshot_evaluator, takes_keyword
 from harness.fidelity import Policy, PolicyError, SameCode, Stop, kept_by_level, make_policy
 from harness.recipe_loader import LoadedRecipe
 from harness.recovery import repair_best, stop_stray_phases
@@ -129,7 +129,7 @@ class Run:
         lineage = Lineage.init(run_dir)
         reporter.note(f"preparing data with the evaluator of recipe {recipe.spec.name!r}")
         digest = snapshot_evaluator(recipe.evaluator_dir, paths.evaluator)
-        prepare_data(recipe.spec, paths)
+        prepare_data(recipe.spec, paths, fidelity)
         baseline_commit = lineage.commit_baseline(
             recipe.source_dir,
             BASELINE_HYPOTHESIS,
@@ -188,7 +188,7 @@ class Run:
                 f"({info.evaluator_digest[:12]} -> {digest[:12]}); a run cannot change its evaluator"
             )
         if not paths.heldout_labels.is_dir():
-            prepare_data(info.recipe, paths)
+            prepare_data(info.recipe, paths, baseline.trial.fidelity if baseline else fidelity)
         run = cls(recipe, lineage, paths, info, sandbox, agent, reporter, fidelity, gpus, lock)
         run.reap_orphans()
         run._repair()
@@ -527,10 +527,12 @@ def _check_fidelity(spec: RecipeSpec, fidelity: str | None) -> str:
     return fidelity
 
 
-def prepare_data(spec: RecipeSpec, paths: RunPaths) -> None:
+def prepare_data(spec: RecipeSpec, paths: RunPaths, fidelity: str | None = None) -> None:
     """Run the evaluator's `prepare` into a fresh folder, then move it into place in one
     rename: a run killed while preparing never finds half its data (the held-out labels
-    folder exists only once everything is written)."""
+    folder exists only once everything is written). A `prepare` that takes a `fidelity`
+    keyword is told the run's level (the baseline's), e.g. to make a small data set
+    for a CPU level; every trial of the run sees the same data."""
     partial = paths.scratch / "data.partial"
     for folder in (partial, paths.data):
         if folder.exists():
@@ -540,7 +542,10 @@ def prepare_data(spec: RecipeSpec, paths: RunPaths) -> None:
     for folder in folders:
         folder.mkdir(parents=True)
     prepare = load_entry(paths.evaluator, spec.evaluator.prepare)
-    prepare(*folders)
+    if fidelity is not None and takes_keyword(prepare, "fidelity"):
+        prepare(*folders, fidelity=fidelity)
+    else:
+        prepare(*folders)
     os.rename(partial, paths.data)
 
 

@@ -203,7 +203,7 @@ def check_recipe(
         add("baseline", "skipped", "not run (--no-run)")
         report.not_run.append("the baseline (--no-run)")
         return report
-    blockers = _run_blockers(recipe, sandbox_kind, gpus_available)
+    blockers = _run_blockers(recipe, sandbox_kind, gpus_available, fidelity)
     if blockers:
         add("baseline", "skipped", "not run on this machine: " + "; ".join(blockers))
         report.not_run += [
@@ -407,15 +407,17 @@ def count_gpus() -> tuple[int, str]:
     return count, f"nvidia-smi lists {count}"
 
 
-def _run_blockers(recipe: LoadedRecipe, sandbox_kind: str, gpus_available: int | None) -> list[str]:
+def _run_blockers(recipe: LoadedRecipe, sandbox_kind: str, gpus_available: int | None,
+                  fidelity: str | None = None) -> list[str]:
     blockers = []
-    needs = gpu_needs(recipe)
+    level = recipe.spec.fidelities.get(fidelity or recipe.spec.default_fidelity)
+    needs = [] if level is not None and level.gpus == 0 else gpu_needs(recipe)
     if needs:
         if gpus_available is None:
             have, how = count_gpus()
         else:
             have, how = gpus_available, "as given"
-        wanted = max(1, recipe.spec.budgets.gpus)
+        wanted = max(1, recipe.spec.budgets.gpus if level is None or level.gpus is None else level.gpus)
         if have < wanted:
             blockers.append(f"needs {wanted} GPU(s) ({'; '.join(needs)}), this machine has {have} ({how})")
     if sandbox_kind != "local":

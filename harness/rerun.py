@@ -109,7 +109,8 @@ def rerun_trials(
         if not paths.heldout_labels.is_dir():
             from harness.loop import prepare_data
 
-            prepare_data(info.recipe, paths)
+            records = lineage.records()
+            prepare_data(info.recipe, paths, records[0].trial.fidelity if records else None)
         records = lineage.records()
         maximize = info.recipe.metric.direction.value == "maximize"
         chosen = choose_trials(records, lineage.best(), targets, maximize)

@@ -14,11 +14,14 @@
 3. Validation bits per byte: the validation shard's documents, each prefixed
    with BOS, concatenated and cut into rows of the model's sequence length;
    up to 40 x 524,288 tokens (upstream `base_eval.py`'s `--split-tokens`
-   default). Cross-entropy from the model's logits (the model never sees the
-   targets), summed over targets whose byte length (`token_bytes.pt`) is
+   default; `HARNESS_VAL_TOKENS` sets another count). Cross-entropy from the
+   model's logits (the model never sees the targets), summed over targets whose byte length (`token_bytes.pt`) is
    positive, divided by ln 2 and those bytes: upstream's definition in
    `nanochat/loss_eval.py`.
 4. Writes `core.json`: per-task accuracies, examples per task, val bpb.
+
+The model runs on the first visible GPU, or on the CPU where none is (the `cpu`
+fidelity; upstream's `autodetect_device_type` order, MPS aside).
 
 `score.py` (host) centers the accuracies by the random baselines and averages them.
 """
@@ -42,6 +45,7 @@ def main() -> None:
     heldout = Path(os.environ["HARNESS_HELDOUT"])
     preds_dir = Path(os.environ["HARNESS_PREDS"])
     max_per_task = int(os.environ.get("HARNESS_CORE_MAX_PER_TASK", "500"))
+    val_tokens = int(os.environ.get("HARNESS_VAL_TOKENS", str(VAL_TOKENS)))
 
     sys.dont_write_bytecode = True
     sys.path[0] = str(workspace)
@@ -67,8 +71,11 @@ def main() -> None:
     core_eval = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(core_eval)
 
-    device = torch.device("cuda", 0)
-    torch.cuda.set_device(device)
+    if torch.cuda.is_available():
+        device = torch.device("cuda", 0)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
     model, tokenizer, meta = load_model("base", device, phase="eval", model_tag=MODEL_TAG)
     model.eval()
 
@@ -93,7 +100,8 @@ def main() -> None:
             print(f"{task['label']}: {results[task['label']]:.4f} on {len(data)}", flush=True)
 
         val_bpb, val_tokens = validation_bpb(model, tokenizer, get_token_bytes(device=device),
-                                             int(meta["model_config"]["sequence_len"]), heldout / "val", device, F)
+                                             int(meta["model_config"]["sequence_len"]), heldout / "val", device, F,
+                                             val_tokens)
     (preds_dir / "core.json").write_text(json.dumps({
         "results": results, "examples": counts, "max_per_task": max_per_task,
         "val_bpb": val_bpb, "val_tokens": val_tokens,
@@ -101,12 +109,12 @@ def main() -> None:
     print(f"val bpb {val_bpb:.5f} over {val_tokens} tokens", flush=True)
 
 
-def validation_bpb(model, tokenizer, token_bytes, seq_len, val_dir, device, F):
+def validation_bpb(model, tokenizer, token_bytes, seq_len, val_dir, device, F, max_tokens=VAL_TOKENS):
     import pyarrow.parquet as pq
     import torch
 
     bos = tokenizer.get_bos_token_id()
-    need = VAL_TOKENS + 1
+    need = max_tokens + 1
     stream: list[int] = []
     for path in sorted(val_dir.glob("*.parquet")):
         parquet = pq.ParquetFile(path)
@@ -118,7 +126,7 @@ def validation_bpb(model, tokenizer, token_bytes, seq_len, val_dir, device, F):
                 break
         if len(stream) >= need:
             break
-    rows = min(len(stream) - 1, VAL_TOKENS) // seq_len
+    rows = min(len(stream) - 1, max_tokens) // seq_len
     if rows < 1:
         raise SystemExit("the validation shard is shorter than one sequence")
     data = torch.tensor(stream[: rows * seq_len + 1], dtype=torch.long)

@@ -26,6 +26,12 @@ What each phase sees:
 * held-out labels (host only): `core.yaml` and `eval_meta_data.csv`, from
   which `score.py` centers each task's accuracy by its random baseline.
 
+At the `cpu` fidelity (the run's level, which the harness passes as
+`fidelity`) the base folder is not read from `$HARNESS_NANOCHAT_DATA`: a small
+one is made locally in upstream's formats (`nanochat_cpu_data.py`, the
+tokenizer trained by upstream's own `scripts.tok_train`), so the level runs
+offline on any machine.
+
 Large files are hard-linked when possible, else copied.
 """
 
@@ -33,7 +39,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
+
+from nanochat_cpu_data import make_base_folder
 
 DATA_ENV = "HARNESS_NANOCHAT_DATA"
 UPSTREAM_URL = "https://github.com/karpathy/nanochat"
@@ -41,10 +50,23 @@ UPSTREAM_COMMIT = "92d63d4e8bb4df75c3b71618f31ddde2378b2bcd"
 """The recipe's pin (recipe.toml `source`); a test keeps the two equal."""
 PRISTINE_FILES = ["nanochat/core_eval.py"]
 DRIVER = Path(__file__).with_name("harness_train.py")
+CPU_LEVEL = "cpu"
+"""The fidelity whose data is made locally (recipe.toml `[fidelities.cpu]`)."""
 
 
-def prepare(train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path) -> None:
-    root = data_root()
+def prepare(train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path, fidelity: str | None = None) -> None:
+    from harness.recipe_loader import git_checkout  # the recipe cache: pristine upstream at the pin
+
+    checkout = git_checkout(UPSTREAM_URL, UPSTREAM_COMMIT)
+    if fidelity == CPU_LEVEL:
+        with tempfile.TemporaryDirectory(prefix="nanochat-cpu-") as tmp:
+            lay_out(make_base_folder(Path(tmp), checkout), checkout, train_dir, heldout_inputs_dir,
+                    heldout_labels_dir)
+    else:
+        lay_out(data_root(), checkout, train_dir, heldout_inputs_dir, heldout_labels_dir)
+
+
+def lay_out(root: Path, checkout: Path, train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path) -> None:
     shards = sorted(p for p in (root / "base_data_climbmix").glob("*.parquet"))
     tokenizer = root / "tokenizer"
     bundle = root / "eval_bundle"
@@ -72,9 +94,6 @@ def prepare(train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path)
     for name in ("core.yaml", "eval_meta_data.csv"):
         shutil.copyfile(bundle / name, heldout_labels_dir / name)
 
-    from harness.recipe_loader import git_checkout  # the recipe cache: pristine upstream at the pin
-
-    checkout = git_checkout(UPSTREAM_URL, UPSTREAM_COMMIT)
     pristine = heldout_inputs_dir / "pristine"
     pristine.mkdir(parents=True, exist_ok=True)
     for rel in PRISTINE_FILES:
@@ -110,5 +129,5 @@ def link_or_copy(src: Path, dest: Path) -> None:
         dest.unlink()
     try:
         os.link(src, dest)
-    except OSError:
+    except OSError:  # another file system
         shutil.copyfile(src, dest)
