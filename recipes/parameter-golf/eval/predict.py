@@ -19,7 +19,8 @@ The round trip and the validation loop are the evaluator's; the model is the tri
    unscored targets are -100, which the model's loss ignores (upstream's
    `forward(input_ids, target_ids)` returns the mean cross-entropy over the
    targets that are not -100). Everything runs under `torch.inference_mode()`
-   with bf16 autocast, as upstream evaluates;
+   with bf16 autocast, as upstream evaluates, on the first visible GPU, or on
+   the CPU where none is (the `cpu` fidelity);
 4. write `result.json`: the summed loss in nats, the number of targets scored
    (always the first n targets of the split), window and stride.
 
@@ -75,7 +76,7 @@ def main() -> None:
     params = [p for p in inspect.signature(trial.GPT.__init__).parameters if p != "self"]
     model = trial.GPT(**{p: getattr(args, p) for p in params if hasattr(args, p)})
     model.load_state_dict(state, strict=True)
-    device = torch.device("cuda", 0)
+    device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
     model = model.to(device).eval()
 
     length = int(getattr(args, "eval_seq_len", args.train_seq_len))
@@ -97,7 +98,7 @@ def main() -> None:
                 if s > 0:
                     y[r, : length - stride] = -100
             count = int((y != -100).sum())
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16):
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
                 mean = model(x, y)
             loss_sum += float(mean.double()) * count
             scored += count

@@ -21,6 +21,11 @@ What each phase sees:
   validation target token stands for (the tokenizer-agnostic denominator of
   bits per byte), and `val_meta.json`.
 
+At the `cpu` fidelity (the run's level, passed as `fidelity`) the export is
+not read from `$HARNESS_PARAMETER_GOLF_DATA`: a small one is made locally by
+upstream's own exporter at the pinned commit (`golf_cpu_data.py`), so the level
+runs offline on any machine.
+
 Large files are hard-linked when the data lives on the same file system, else
 copied.
 """
@@ -30,9 +35,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from golf_cpu_data import make_export
 
 DATA_ENV = "HARNESS_PARAMETER_GOLF_DATA"
 DATASET = "fineweb10B_sp1024"
@@ -42,10 +50,25 @@ SHARD_VERSION = 1
 HEADER_INTS = 256
 STAND_IN_VAL_TOKENS = (1 << 20) + 1
 DRIVER = Path(__file__).with_name("harness_train.py")
+UPSTREAM_URL = "https://github.com/openai/parameter-golf"
+UPSTREAM_COMMIT = "4908dc46f21ed3fdd08d2fdca285deb2194b9599"
+"""The recipe's pin (recipe.toml `source`); a test keeps the two equal."""
+CPU_LEVEL = "cpu"
+"""The fidelity whose data is made locally (recipe.toml `[fidelities.cpu]`)."""
 
 
-def prepare(train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path) -> None:
-    root = data_root()
+def prepare(train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path, fidelity: str | None = None) -> None:
+    if fidelity != CPU_LEVEL:
+        lay_out(data_root(), train_dir, heldout_inputs_dir, heldout_labels_dir)
+        return
+    from harness.recipe_loader import git_checkout  # the recipe cache: pristine upstream at the pin
+
+    checkout = git_checkout(UPSTREAM_URL, UPSTREAM_COMMIT)
+    with tempfile.TemporaryDirectory(prefix="parameter-golf-cpu-") as tmp:
+        lay_out(make_export(Path(tmp), checkout), train_dir, heldout_inputs_dir, heldout_labels_dir)
+
+
+def lay_out(root: Path, train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path) -> None:
     dataset = root / "datasets" / DATASET
     tokenizer = root / "tokenizers" / TOKENIZER
     train_shards = sorted(dataset.glob("fineweb_train_*.bin"))
