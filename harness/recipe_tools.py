@@ -13,6 +13,9 @@ named checks, each `ok`, `warn`, `fail` or `skipped`:
 * **source**: the starting source materializes (a git source is cloned into
   the recipe cache and its pinned commit verified); the editable and protected
   globs match files; every knob's `NAME = value` line is found exactly once;
+* **upstream**: everything `upstream.toml` says the recipe relies on (paths,
+  flags, environment variables, output lines) is in the source tree
+  (`harness.upstream_conformance`);
 * **isolation**: the evaluator cannot be reached from the editable surface:
   its folder lies outside the source tree (so no editable glob can match it
   and no trial tree holds it), no source file imports an evaluator module or
@@ -198,6 +201,7 @@ def check_recipe(
         return report
     _check_surface(spec, source_dir, files, add)
     _check_isolation(recipe, source_dir, files, add)
+    _check_upstream(recipe, source_dir, add)
 
     if not run_baseline:
         add("baseline", "skipped", "not run (--no-run)")
@@ -215,6 +219,24 @@ def check_recipe(
     _run_and_measure(recipe, report, add, repeats=max(1, repeats), sandbox_kind=sandbox_kind,
                      fidelity=fidelity, work_dir=work_dir)
     return report
+
+
+def _check_upstream(recipe: LoadedRecipe, source_dir: Path, add) -> None:
+    from harness.upstream_conformance import ContractError, checked_count, contract_problems, load_contract
+
+    try:
+        contract = load_contract(recipe.folder)
+    except ContractError as exc:
+        add("upstream", "fail", str(exc))
+        return
+    if contract is None:
+        return
+    problems = contract_problems(contract, source_dir)
+    where = (f"{recipe.spec.source.url} at {recipe.spec.source.commit}" if recipe.is_git else str(source_dir))
+    if problems:
+        add("upstream", "fail", f"{where} lacks what the recipe relies on: " + "; ".join(problems))
+    else:
+        add("upstream", "ok", f"{checked_count(contract)} paths and strings the recipe relies on are in {where}")
 
 
 def _check_evaluator(recipe: LoadedRecipe, add) -> None:
