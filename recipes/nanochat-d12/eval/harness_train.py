@@ -57,7 +57,6 @@ def main() -> None:
         env.update(HF_HUB_CACHE=str(data / "hf_cache"), HF_HUB_OFFLINE="1")
     extra = shlex.split(os.environ.get("HARNESS_TRAIN_ARGS", ""))
     if os.environ.get("HARNESS_NANOCHAT_DEVICE") == "cpu":
-        env.pop("OMP_NUM_THREADS")  # one process: let it use every core it has
         cmd = [sys.executable, "-m", "scripts.base_train", "--device-type=cpu", *ARGS, *extra]
     else:
         gpus = gpu_count()
