@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pydantic import Field
 
 from evaluators.decision import Decision
+from evaluators.outputs import OutputFinding, explain
 from harness.types import Budgets, Frozen, GateResult, Label, PhaseUsage
 
 _TAIL_CHARS = 300
@@ -29,6 +30,8 @@ class RunMeasurements(Frozen):
     """Every phase run: preflight, then train and eval per seed."""
     tampered: list[str] = Field(default_factory=list)
     """Protected paths found changed after the train phase (see `hashing.changed_files`)."""
+    refused_outputs: list[OutputFinding] = Field(default_factory=list)
+    """Entries of the trial's folders refused before reading (see `outputs.scan_folder`)."""
     artifact_bytes: int | None = None
     """Largest train-output size over seeds."""
     score_error: str | None = None
@@ -104,6 +107,14 @@ def _tamper(m: RunMeasurements, b: Budgets, metric: str) -> str | None:
     return f"protected files changed during the run: {shown}"
 
 
+def _refused(label: Label) -> Callable[[RunMeasurements, Budgets, str], str | None]:
+    def rule(m: RunMeasurements, b: Budgets, metric: str) -> str | None:
+        found = [f for f in m.refused_outputs if f.label is label]
+        return explain(found) if found else None
+
+    return rule
+
+
 def _size(m: RunMeasurements, b: Budgets, metric: str) -> str | None:
     if m.artifact_bytes is None or m.artifact_bytes <= b.artifact_bytes:
         return None
@@ -168,6 +179,8 @@ _RULES: tuple[tuple[Label, Callable[[RunMeasurements, Budgets, str], str | None]
     (Label.budget_overrun, _train_timeout),
     (Label.oom, _oom),
     (Label.crash, _train_crash),
+    (Label.tamper, _refused(Label.tamper)),
+    (Label.size_failure, _refused(Label.size_failure)),
     (Label.tamper, _tamper),
     (Label.size_failure, _size),
     (Label.eval_budget_overrun, _eval_timeout),
@@ -182,9 +195,10 @@ _RULES: tuple[tuple[Label, Callable[[RunMeasurements, Budgets, str], str | None]
 def label_run(measurements: RunMeasurements, budgets: Budgets, metric: str) -> tuple[Label, str]:
     """Label a trial that ran, with an explanation; `metric` is the score's name.
 
-    Priority: preflight_crash, budget_overrun, oom, crash (train), tamper,
-    size_failure, eval_budget_overrun, crash (eval), metric_missing, size_failure (a
-    missed gate marked `on_miss = "size_failure"`), gate_miss,
+    Priority: preflight_crash, budget_overrun, oom, crash (train), tamper (a
+    refused output entry), size_failure (a refused output size), tamper,
+    size_failure, eval_budget_overrun, crash (eval), metric_missing,
+    size_failure (a missed gate marked `on_miss = "size_failure"`), gate_miss,
     then keep / not_improved from `measurements.decision`. Raises ValueError when
     no failure rule fires and no decision was given.
     """

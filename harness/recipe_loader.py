@@ -55,6 +55,7 @@ from typing import Iterator
 import jsonschema
 from pydantic import ValidationError
 
+from harness.eval_view import path_problem
 from harness.types import Frozen, GitSource, LocalSource, RecipeSpec
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,14 @@ class LoadedRecipe(Frozen):
     def is_git(self) -> bool:
         return isinstance(self.spec.source, GitSource)
 
+    def knowledge(self) -> dict[str, str]:
+        """The recipe's knowledge files, `knowledge/*.md` in the recipe folder (name -> text,
+        sorted by name): what is known to work, rules, lessons, for the agents' briefs."""
+        folder = self.folder / "knowledge"
+        if not folder.is_dir():
+            return {}
+        return {path.name: path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.md")) if path.is_file()}
+
 
 # --------------------------------------------------------------------------
 # Schema and parsing
@@ -108,15 +117,36 @@ def load_recipe(name_or_path: str | os.PathLike[str]) -> LoadedRecipe:
     folder = resolve_recipe_folder(str(name_or_path))
     spec = parse_recipe_file(folder / "recipe.toml")
     recipe = LoadedRecipe(spec=spec, folder=folder)
+    origin = str(folder / "recipe.toml")
+    _confine(folder, spec.evaluator.path, "evaluator.path", origin)
     if not recipe.evaluator_dir.is_dir():
-        raise RecipeError(
-            f"{folder / 'recipe.toml'}: evaluator.path: folder {recipe.evaluator_dir} does not exist"
-        )
-    if isinstance(spec.source, LocalSource) and not recipe.source_dir.is_dir():
-        raise RecipeError(f"{folder / 'recipe.toml'}: source.path: folder {recipe.source_dir} does not exist")
+        raise RecipeError(f"{origin}: evaluator.path: folder {recipe.evaluator_dir} does not exist")
+    for field, entry in (("evaluator.prepare", spec.evaluator.prepare), ("evaluator.score", spec.evaluator.score)):
+        _confine(recipe.evaluator_dir, entry.partition(":")[0], field, origin)
+    for rel in spec.evaluator.eval_files or []:
+        problem = path_problem(recipe.evaluator_dir, rel)
+        if problem is not None:
+            raise RecipeError(f"{origin}: evaluator.eval_files: {problem}")
+    if spec.sandbox.dockerfile:
+        _confine(folder, spec.sandbox.dockerfile, "sandbox.dockerfile", origin)
+    if isinstance(spec.source, LocalSource):
+        _confine(folder, spec.source.path, "source.path", origin)
+        if not recipe.source_dir.is_dir():
+            raise RecipeError(f"{origin}: source.path: folder {recipe.source_dir} does not exist")
     if isinstance(spec.source, GitSource):
-        _check_subdir(spec.source.subdir, origin=str(folder / "recipe.toml"))
+        _check_subdir(spec.source.subdir, origin=origin)
     return recipe
+
+
+def _confine(folder: Path, rel: str, field: str, origin: str) -> None:
+    """Refuse a recipe path that leads outside `folder`: absolute, through `..`, or through a
+    symlink (an evaluator taken from elsewhere would not be the recipe's own)."""
+    if Path(rel).is_absolute() or ".." in Path(rel).parts:
+        raise RecipeError(f"{origin}: {field}: {rel!r} must be a relative path inside {folder}")
+    root = folder.resolve()
+    target = (folder / rel).resolve()
+    if target != root and root not in target.parents:
+        raise RecipeError(f"{origin}: {field}: {rel!r} leads outside {folder} (to {target})")
 
 
 def parse_recipe_file(path: Path) -> RecipeSpec:

@@ -21,6 +21,10 @@ named checks, each `ok`, `warn`, `fail` or `skipped`:
   and no trial tree holds it), no source file imports an evaluator module or
   names the evaluator's folder, and the train command does not name folders
   only the eval phase has;
+* **eval-view**: the evaluator files the eval phase sees (`evaluator.eval_files`)
+  are code, not data (see `harness.eval_view`): trial code runs there;
+* **held-out**: once the data is prepared, no file of the held-out labels
+  folder has a copy (same bytes) among the held-out inputs or the train split;
 * **baseline**: the baseline runs (data prepared, train, eval, score) and
   every gate metric is produced; then it runs again with other seeds, and
   the spread of the scores gives a suggested `noise_margin` (twice the
@@ -202,6 +206,7 @@ def check_recipe(
     _check_surface(spec, source_dir, files, add)
     _check_isolation(recipe, source_dir, files, add)
     _check_upstream(recipe, source_dir, add)
+    _check_eval_view(recipe, add)
 
     if not run_baseline:
         add("baseline", "skipped", "not run (--no-run)")
@@ -374,6 +379,27 @@ def _check_isolation(recipe: LoadedRecipe, source_dir: Path, files: list[str], a
         add("isolation", "ok", detail)
 
 
+def _check_eval_view(recipe: LoadedRecipe, add) -> None:
+    from harness.eval_view import view_files, view_problems
+
+    problems = view_problems(recipe.spec, recipe.evaluator_dir)
+    if problems:
+        add("eval-view", "fail", "the eval phase runs trial code and would see data: " + "; ".join(problems))
+    else:
+        add("eval-view", "ok", f"the eval phase sees {', '.join(view_files(recipe.spec))} of the evaluator "
+                               "folder, code only")
+
+
+def _check_label_copies(paths, add) -> None:  # noqa: ANN001 - RunPaths
+    from harness.eval_view import label_copies
+
+    copies = label_copies(paths.heldout_labels, [paths.heldout_inputs, paths.train_data])
+    if copies:
+        add("held-out", "fail", "a phase sees files of the held-out labels folder: " + "; ".join(copies[:5]))
+    else:
+        add("held-out", "ok", "no file of the held-out labels folder is among the held-out inputs or the train split")
+
+
 def _imported_modules(text: str) -> set[str]:
     try:
         tree = ast.parse(text)
@@ -497,6 +523,7 @@ def _run_and_measure(recipe: LoadedRecipe, report: CheckReport, add, *, repeats:
             add("baseline", "fail", f"could not prepare the run (data preparation or baseline commit): "
                                     f"{type(exc).__name__}: {exc}")
             return
+        _check_label_copies(the_run.paths, add)
         try:
             try:
                 the_run.run(0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
 from pathlib import Path
 
@@ -95,11 +96,25 @@ def rerun_trials(
     seeds: int = 3,
     on_verdict=None,
 ) -> RerunReport:
+    from harness.loop import RunError, take_run_lock
+
+    paths = RunPaths(Path(run_dir).resolve())
+    try:  # a rerun writes the run (evaluator copy, data, trial scratch, refs/heads/replays)
+        lock = take_run_lock(paths)
+    except RunError as exc:
+        raise RerunError(f"{exc}: rerun once it has stopped") from None
+    try:
+        return _rerun_locked(run_dir, paths, recipe, sandbox, targets, seeds, on_verdict)
+    finally:
+        os.close(lock)
+
+
+def _rerun_locked(run_dir: Path, paths: RunPaths, recipe: LoadedRecipe, sandbox: Sandbox, targets: list[str],
+                  seeds: int, on_verdict) -> RerunReport:
     with Lineage.open(run_dir) as lineage:
         info = lineage.run_info()
         if info.imported is not None:
             raise RerunError("an imported run carries no code to re-execute")
-        paths = RunPaths(lineage.run_dir)
         digest = snapshot_evaluator(recipe.evaluator_dir, paths.evaluator)
         if digest != info.evaluator_digest:
             raise RerunError(

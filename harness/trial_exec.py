@@ -13,7 +13,6 @@ from __future__ import annotations
 import inspect
 import shlex
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,12 +21,12 @@ from evaluators.decision import Decision, decide, gates as evaluate_gates
 from evaluators.hashing import changed_files, file_hashes, tree_digest
 from evaluators.labels import RunMeasurements, label_run
 from evaluators.legality import check_python_syntax
+from evaluators.outputs import OutputFinding, ScanLimits, scan_folder
+from harness.eval_view import build_view
 from harness.evaluator_code import EvaluatorCodeError, load_entry, snapshot_evaluator
-from harness.recipe_loader import RECIPES_ROOT
-from harness.run_registry import other_runs
+from harness.run_registry import hidden_paths
 from harness.types import Label, Outcome, PhaseUsage, RecipeSpec, Trial, TrialRecord
 from sandboxes.base import Limits, Mount, PhaseRequest, PhaseResult, Sandbox
-from sandboxes.local_jail import interpreter_paths
 from trajectories.lineage import Lineage
 
 
@@ -111,6 +110,7 @@ class TrialExecutor:
         metrics_per_seed: list[dict[str, float]] = []
         score_error: str | None = None
         tampered: list[str] = []
+        refused: list[OutputFinding] = []
         artifact_max = 0
         for seed in trial.seeds:
             workspace = root / f"workspace-{seed}"
@@ -141,6 +141,15 @@ class TrialExecutor:
                 )
             )
             judge.add("train", seed, train)
+            # Before the host reads anything the phase wrote (hashes, sizes, the copies into
+            # the eval phase): no links, special files or size tricks (evaluators/outputs.py).
+            outputs = scan_folder(out, "out", ScanLimits(max_bytes=None))
+            refused += scan_folder(workspace, "workspace").findings + outputs.findings
+            artifact_max = max(artifact_max, outputs.total_bytes)
+            if refused:
+                if self._evaluator_changed():
+                    tampered.append("evaluator code (changed during the train phase)")
+                break
             # A trial may leave new files in its workspace, but the committed ones
             # (protected, restored from the baseline, and editable alike) must be as
             # committed: the lineage's code is what ran, and what a size cap counts.
@@ -151,7 +160,6 @@ class TrialExecutor:
             ]
             if self._evaluator_changed():
                 tampered.append("evaluator code (changed during the train phase)")
-            artifact_max = max(artifact_max, _folder_bytes(out))
             if train.timed_out or train.oom or train.exit_code != 0 or tampered:
                 break
             if artifact_max > self.spec.budgets.artifact_bytes:
@@ -182,6 +190,9 @@ class TrialExecutor:
                 break
             if evaluation.timed_out or evaluation.oom or evaluation.exit_code != 0:
                 break
+            refused += scan_folder(preds, "preds").findings
+            if refused:
+                break
             try:
                 measured = ScoreInputs(
                     train_wallclock_s=train.wallclock_s, out_dir=out, workspace_dir=workspace, seed=seed
@@ -198,6 +209,7 @@ class TrialExecutor:
         measurements = RunMeasurements(
             phases=judge.phases,
             tampered=tampered,
+            refused_outputs=refused,
             artifact_bytes=artifact_max,
             score_error=score_error,
             metrics_per_seed=metrics_per_seed,
@@ -219,32 +231,15 @@ class TrialExecutor:
     # -- pieces -------------------------------------------------------------
 
     def _hidden(self) -> list[Path]:
-        """What no phase may see, even by its host path (where the sandbox can hide it).
-
-        The whole run folder (lineage, held-out data, the evaluator copy, every
-        trial's folders: a phase's own mounts stay visible), the recipe's evaluator
-        source, the shipped recipes (their data generators would regenerate the
-        held-out labels) and every other run folder of this user that the harness
-        knows of (a recipe with fixed seeds has the same held-out labels in each)."""
-        hidden = [self.paths.run_dir.resolve(), self.evaluator_source.resolve()]
-        if RECIPES_ROOT.is_dir():
-            hidden.append(RECIPES_ROOT)
-        # A run folder holding the interpreter or the phase roots' folder stays visible (hiding
-        # it would stop every phase; the local sandbox refuses such a hidden path).
-        hidden += other_runs(self.paths.run_dir, [*interpreter_paths(), Path(tempfile.gettempdir())])
-        return hidden
+        return hidden_paths(self.paths.run_dir, self.evaluator_source)
 
     def _eval_view(self, dest: Path) -> Path:
-        """The evaluator folder the eval phase sees: the run's copy without the file of the
-        `prepare` entry, which made the held-out data (with fixed seeds it could make the
-        labels again inside the sandbox)."""
-        prepare_file = (self.paths.evaluator / self.spec.evaluator.prepare.partition(":")[0]).resolve()
-
-        def skip(folder: str, names: list[str]) -> list[str]:
-            return [name for name in names if (Path(folder) / name).resolve() == prepare_file]
-
-        shutil.copytree(self.paths.evaluator, dest, ignore=skip)
-        return dest
+        """The evaluator files the eval phase sees: the allow-list of `evaluator.eval_files`
+        (harness.eval_view), copied from the run's evaluator copy; never data."""
+        try:
+            return build_view(self.spec, self.paths.evaluator, dest)
+        except ValueError as exc:
+            raise EvaluatorCodeError(str(exc)) from None
 
     def _evaluator_changed(self) -> bool:
         """Whether a phase modified the evaluator copy; if so, restore it from the recipe."""
@@ -345,14 +340,6 @@ def seed_scores(record: TrialRecord | None) -> list[float] | None:
     if record is None or record.outcome is None or not record.outcome.seed_scores:
         return None
     return list(record.outcome.seed_scores)
-
-
-def _folder_bytes(folder: Path) -> int:
-    total = 0
-    for path in folder.rglob("*"):
-        if path.is_file() and not path.is_symlink():
-            total += path.stat().st_size
-    return total
 
 
 @dataclass

@@ -8,6 +8,7 @@ validate is a problem, never something to guess about.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import lru_cache
 from enum import Enum
@@ -15,6 +16,7 @@ from pathlib import PurePosixPath
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 TRIAL_ID_PATTERN = r"^t[0-9]{4,}$"
 BASELINE_TRIAL_ID = "t0000"
@@ -200,6 +202,11 @@ class EvaluatorSpec(Frozen):
     `workspace_dir`, `seed` that the function names as parameters (host
     measurements, see `harness.trial_exec.ScoreInputs`); raises `ValueError` with a
     reason when the predictions are missing or invalid."""
+    eval_files: list[str] | None = None
+    """Files of the evaluator folder that the eval phase sees (its `{eval}` folder),
+    relative to that folder: code only, never data, since trial code runs in the eval
+    phase and can read all of it. Unset: the files `phases.eval` names as
+    `{eval}/<file>`. `harness recipe check` refuses a list that names data."""
 
 
 class SandboxSpec(Frozen):
@@ -356,11 +363,62 @@ def _glob_regex(glob: str) -> re.Pattern[str]:
 
 class Usage(Frozen):
     input_tokens: int = 0
-    """Prompt tokens the proposal cost."""
+    """Prompt tokens the proposal cost (cached prompt tokens included)."""
     output_tokens: int = 0
-    """Completion tokens the proposal cost."""
+    """Completion tokens the proposal cost (thinking/reasoning tokens included)."""
     cost_usd: float = 0.0
     """Price of those tokens."""
+    cache_read_tokens: int = 0
+    """Of `input_tokens`: prompt tokens read from the provider's prompt cache (priced lower)."""
+    cache_write_tokens: int = 0
+    """Of `input_tokens`: prompt tokens written to the provider's prompt cache (Anthropic prices them higher)."""
+
+
+TRANSCRIPT_FORMATS = ("jsonl", "text")
+"""`jsonl`: one JSON message of an agent session per line; `text`: a command's stdout/stderr."""
+
+
+class Transcript(Frozen):
+    """What an agent's session left behind (its messages, or a command's output), set by
+    the agent on its proposal. The harness stores the bytes as a blob in the lineage
+    beside the proposal and records only their digest (`TranscriptDigest`)."""
+
+    format: Literal["jsonl", "text"]
+    """How the bytes read: `jsonl` session messages or `text` output."""
+    content: bytes
+    """The transcript itself, as the agent produced it (any bytes)."""
+
+    def digest(self) -> "TranscriptDigest":
+        """The digest a trial record keeps of these bytes."""
+        return TranscriptDigest(
+            format=self.format, sha256=hashlib.sha256(self.content).hexdigest(), size=len(self.content)
+        )
+
+
+class TranscriptDigest(Frozen):
+    """A stored transcript as its trial record names it; `harness replay --verify` checks
+    the blob in the lineage against it."""
+
+    format: Literal["jsonl", "text"]
+    """How the stored bytes read (see `Transcript.format`)."""
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    """sha256 of the stored bytes."""
+    size: int = Field(ge=0)
+    """Length of the stored bytes."""
+
+
+class LineageState(Frozen):
+    """The lineage as a proposal's preparation found it. With several proposals
+    prepared at once (`--proposers`), each is written against the lineage as it
+    stood when it started, not against the trials recorded while it was prepared."""
+
+    ledger_head: str = Field(pattern=r"^[0-9a-f]{40}$")
+    """The ledger commit the proposal was prepared on: what it saw is the ledger up to
+    this commit (`harness replay --verify` checks it is an earlier commit of the chain)."""
+    trials: int = Field(ge=0)
+    """Trial records on the ledger at that commit (the baseline included)."""
+    outcomes: int = Field(ge=0)
+    """How many of those had an outcome: the results the agent could learn from."""
 
 
 class Proposal(Frozen):
@@ -392,6 +450,15 @@ class Proposal(Frozen):
     Honoured under the `fixed` policy when the recipe has that level (otherwise the
     trial is recorded `malformed_proposal`); under `halving` new ideas always start
     at the lowest level."""
+    transcript: SkipJsonSchema[Transcript | None] = Field(default=None, exclude=True)
+    """The agent's session transcript, when it has one. Never part of a record: the harness
+    moves the bytes into the lineage and keeps their digest as `Trial.transcript`."""
+    notes: list[str] = Field(default_factory=list)
+    """Lessons the agent wrote to the run notebook while preparing this proposal (the
+    `note` tool); later proposals are shown every earlier proposal's notes."""
+    based_on: LineageState | None = None
+    """The lineage this proposal was prepared on (set by the harness, not the agent);
+    None for the baseline and for records written before it was recorded."""
 
 
 class Trial(Frozen):
@@ -415,6 +482,9 @@ class Trial(Frozen):
     (successive halving promotes the best of a rung); `reference`, the baseline's
     code at a lower level, so that level has a score to compare against. None for
     every trial an agent proposed (and the baseline)."""
+    transcript: TranscriptDigest | None = None
+    """Digest of the agent's transcript, stored with the proposal in the ledger at
+    `transcripts/<shard>/<id>.<jsonl|txt>`; None when the agent left none."""
 
 
 SAME_CODE_MOVES = ("promotion", "reference")

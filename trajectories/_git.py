@@ -1,12 +1,13 @@
-"""Small, fast access to one git repository: plumbing subprocesses plus loose-object writes.
+"""Small, fast access to one git repository: plumbing subprocesses plus object writes.
 
-Objects (blobs, trees, commits) are written directly as loose objects from Python
-(format `<type> <size>\\0<content>`, zlib-compressed, named by their SHA-1), which
-is what `git hash-object -w` / `mktree` / `commit-tree` do, without a process per
+Objects (blobs, trees, commits) are written from Python (`_objects`: held back,
+then written as one pack or a few loose objects before git needs them), which is
+what `git hash-object -w` / `mktree` / `commit-tree` do, without a process per
 object. Everything that needs git's own logic (ref updates with compare-and-swap,
 `apply`, `diff-tree`, reading packed objects) goes through the `git` binary with a
 controlled environment: no system or global config, no inherited GIT_* variables,
-a fixed identity, the C locale.
+a fixed identity, the C locale, fsync of what it writes. Frequent requests (object
+reads, tree diffs, ref updates) go to long-lived processes (`_git_pipes`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ import hashlib
 import os
 import re
 import subprocess
-import tempfile
 import time
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ._objects import ObjectWriter, framed
+
+if TYPE_CHECKING:
+    from ._git_pipes import ObjectReader, TreeDiffer
 
 IDENTITY_NAME = "harness"
 IDENTITY_EMAIL = "harness@localhost"
@@ -43,6 +48,18 @@ class GitError(Exception):
         self.returncode = returncode
         self.stderr = stderr
         super().__init__(f"git {' '.join(args)} failed ({returncode}): {stderr.strip()}")
+
+
+DURABLE_FSYNC = "committed"
+"""`core.fsync` of a new lineage (`Lineage.init`): git flushes the objects, packs and refs it
+writes to disk, and the objects written from Python follow the same setting (`fsync_objects`),
+so after a power loss no ref names an object that did not reach the disk."""
+_FSYNC_OBJECT_COMPONENTS = {"objects", "committed", "all", "loose-object", "pack"}
+
+
+def fsync_objects(core_fsync: str | None) -> bool:
+    """Whether a `core.fsync` value asks for objects to be flushed to disk."""
+    return any(part.strip() in _FSYNC_OBJECT_COMPONENTS for part in (core_fsync or "").split(","))
 
 
 def git_env(git_dir: Path | None, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -184,6 +201,11 @@ def parse_message(message: str) -> tuple[str, dict[str, str] | None]:
     return subject, trailers
 
 
+def object_id(kind: str, content: bytes) -> str:
+    """The id git gives an object of this type and content (nothing is written)."""
+    return hashlib.sha1(framed(kind, content)).hexdigest()
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     for stream in (proc.stdin, proc.stdout, proc.stderr):
         try:
@@ -214,8 +236,17 @@ class Git:
         self.objects = git_dir / "objects"
         self.env = git_env(git_dir)
         # Closed by `close()` (Lineage.close / its context manager); if an owner
-        # forgets, the process still ends with ours, when its stdin closes.
+        # forgets, the processes still end with ours, when their stdin closes.
         self._updater: subprocess.Popen[bytes] | None = None
+        self._reader: ObjectReader | None = None
+        self._differ: TreeDiffer | None = None
+        self.writer = ObjectWriter(self.objects, durable=self._config_fsync)
+
+    def _config_fsync(self) -> bool:
+        """Read once, when the first object is written: the repository's `core.fsync`."""
+        proc = subprocess.run(["git", "config", "--get", "core.fsync"], cwd=self.cwd, env=self.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return fsync_objects(proc.stdout.decode("utf-8", "replace").strip() if proc.returncode == 0 else None)
 
     # -- processes ---------------------------------------------------------
 
@@ -226,6 +257,7 @@ class Git:
         env: dict[str, str] | None = None,
         check: bool = True,
     ) -> subprocess.CompletedProcess[bytes]:
+        self.writer.flush(for_refs=True)  # whatever git is asked may read them, or name them in a ref
         proc = subprocess.run(
             ["git", *args],
             input=input,
@@ -263,6 +295,7 @@ class Git:
 
         One `git update-ref --stdin` transaction (`start`/`prepare`/`commit`) on a
         long-lived process, so a ref move costs a pipe round trip, not a process."""
+        self.writer.flush(for_refs=True)  # objects first: a ref never names an object not on disk
         body = ""
         for ref, new, old in updates:
             for value in (ref, new, old or ""):
@@ -301,10 +334,14 @@ class Git:
         raise GitError(["update-ref", "--stdin"], code, stderr or f"unexpected replies {replies!r}")
 
     def close(self) -> None:
-        """Stop the long-lived update-ref process, if any."""
+        """Stop the long-lived git processes, if any (started again on demand)."""
         proc, self._updater = self._updater, None
         if proc is not None:
             _stop(proc)
+        for pipe in (self._reader, self._differ):
+            if pipe is not None:
+                pipe.close()
+        self._reader = self._differ = None
 
     def delete_ref(self, name: str) -> None:
         self.run("update-ref", "-d", name)
@@ -312,26 +349,12 @@ class Git:
     # -- object writes -----------------------------------------------------
 
     def write_object(self, kind: str, content: bytes) -> str:
-        data = f"{kind} {len(content)}\0".encode() + content
-        sha = hashlib.sha1(data).hexdigest()
-        folder = self.objects / sha[:2]
-        path = folder / sha[2:]
-        if path.exists():
-            return sha
-        folder.mkdir(exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix="tmp_obj_", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(zlib.compress(data))
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        return sha
+        """Add an object (held back until git needs it, see `_objects`); returns its sha."""
+        return self.writer.add(kind, content)
+
+    def flush(self) -> None:
+        """Write the held-back objects now, flushed to disk (before anything names them)."""
+        self.writer.flush(for_refs=True)
 
     def write_blob(self, content: bytes) -> str:
         return self.write_object("blob", content)
@@ -368,5 +391,28 @@ class Git:
                 result[sha] = None
         return result
 
-    def read_object(self, sha: str) -> tuple[str, bytes] | None:
-        return self.cat_batch([sha])[sha]
+    def read_object(self, name: str) -> tuple[str, bytes] | None:
+        """(type, content) of one object (an id or any name `cat-file` takes); None when missing.
+
+        Through one long-lived `git cat-file --batch` (see `_git_pipes`)."""
+        held = self.writer.get(name)
+        if held is not None:
+            return held
+        self.writer.flush(for_refs=False)
+        if self._reader is None:
+            from ._git_pipes import ObjectReader
+
+            self._reader = ObjectReader(self.cwd, self.env)
+        return self._reader.read(name)
+
+    def diff_trees(self, tree_a: str, tree_b: str, diff_args: tuple[str, ...]) -> bytes:
+        """`git diff-tree DIFF_ARGS A B` of two tree ids, through one long-lived process
+        (the options are fixed by the first call)."""
+        self.writer.flush(for_refs=False)
+        if self._differ is None:
+            from ._git_pipes import TreeDiffer
+
+            self._differ = TreeDiffer(diff_args, self.cwd, self.env)
+        elif self._differ.args[2:] != list(diff_args):
+            raise ValueError("diff_trees is called with other options than before")
+        return self._differ.diff(tree_a, tree_b)

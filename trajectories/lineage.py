@@ -11,6 +11,9 @@ Layout (see DESIGN.md, "Lineage layout"):
   `trials/<number // 100 as 4 digits>/<id>.json`. Each commit carries `Event`,
   `Trial-Id` and `Trial-Commit` trailers naming the trial commit it describes.
 - `refs/heads/best`: the best kept trial's commit (HEAD points at it).
+- Transcripts: a proposal's agent transcript is a blob of the ledger tree at
+  `transcripts/<shard>/<id>.<jsonl|txt>`, added by its `proposed` commit; the
+  record keeps its digest (see `trajectories.transcripts`).
 
 Nothing is checked out; scratch data of the run lives in `<run>/.harness/`
 (excluded through `.git/info/exclude`). Every ref move is a compare-and-swap
@@ -35,12 +38,14 @@ from harness.types import (
     BASELINE_TRIAL_ID,
     Label,
     RunInfo,
+    Transcript,
     TrialRecord,
     trial_id,
     trial_number,
 )
 
 from ._git import (
+    DURABLE_FSYNC,
     MODE_EXEC,
     MODE_FILE,
     MODE_TREE,
@@ -50,10 +55,15 @@ from ._git import (
     Git,
     GitError,
     decode_commit,
+    decode_tree,
+    encode_tree,
     format_message,
     git_env,
+    object_id,
     parse_message,
 )
+from .fast_apply import apply_plain, build_tree
+from .transcripts import TRANSCRIPTS_DIR, digest_problems, transcript_path, transcript_tid
 
 LEDGER_REF = "refs/heads/ledger"
 REPLAYS_REF = "refs/heads/replays"
@@ -246,6 +256,10 @@ class Lineage:
         self._run_blob: str | None = None
         self._shards: dict[str, dict[str, str]] = {}
         self._shard_trees: dict[str, str] = {}
+        self._transcripts: dict[str, dict[str, str]] = {}
+        """Transcript blobs of the ledger tree: shard -> file name -> blob sha."""
+        self._transcript_trees: dict[str, str] = {}
+        """Shard -> tree sha of `transcripts/<shard>` (empty while no trial has a transcript)."""
         self._best_commit: str | None = None
         self._commits: dict[str, CommitObject] = {}
         self._trees: set[str] = set()
@@ -283,6 +297,7 @@ class Lineage:
             lineage.git.run("symbolic-ref", "HEAD", BEST_REF)
             lineage.git.run("config", LINEAGE_CONFIG_KEY, "1")
             lineage.git.run("config", "core.logAllRefUpdates", "true")
+            lineage.git.run("config", "core.fsync", DURABLE_FSYNC)
         except GitError as exc:
             raise LineageError(f"cannot create a lineage in {run_dir}: {exc}") from exc
         exclude = run_dir / ".git" / "info" / "exclude"
@@ -296,16 +311,31 @@ class Lineage:
     def open(cls, run_dir: Path) -> "Lineage":
         """Open an existing lineage and load its ledger into memory."""
         run_dir = Path(run_dir)
+        cls.require_run(run_dir)
+        lineage = cls(run_dir)
+        with bulk_read():
+            lineage._load()
+        return lineage
+
+    @staticmethod
+    def require_run(run_dir: Path) -> None:
+        """Raise `LineageError` (saying why) unless `run_dir` holds a lineage; reads no record."""
+        run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise LineageError(f"{run_dir} is not a run: no such folder")
         if not (run_dir / ".git").is_dir():
             raise LineageError(f"{run_dir} is not a run: it holds no lineage (no .git folder)")
         if not _is_lineage(run_dir):
             raise LineageError(f"{run_dir} is not a run: its git repository is not a harness lineage")
+
+    @classmethod
+    def stray_refs_of(cls, run_dir: Path) -> dict[str, str]:
+        """`stray_trial_refs` of a run, without loading its ledger."""
         lineage = cls(run_dir)
-        with bulk_read():
-            lineage._load()
-        return lineage
+        try:
+            return lineage.stray_trial_refs()
+        finally:
+            lineage.close()
 
     def refresh(self) -> None:
         """Reload everything from git (after another process wrote to the run)."""
@@ -331,14 +361,22 @@ class Lineage:
             mode, kind, sha = meta.split(" ")
             parts = path.split("/")
             if kind == "tree":
-                if path == TRIALS_DIR:
+                if path in (TRIALS_DIR, TRANSCRIPTS_DIR):
                     continue
                 if len(parts) == 2 and parts[0] == TRIALS_DIR:
                     self._shard_trees[parts[1]] = sha
                     continue
+                if len(parts) == 2 and parts[0] == TRANSCRIPTS_DIR:
+                    self._transcript_trees[parts[1]] = sha
+                    continue
                 raise LineageError(f"unexpected folder {path!r} in the ledger")
             if path == RUN_FILE:
                 self._run_blob = sha
+                continue
+            if parts[0] == TRANSCRIPTS_DIR:
+                if transcript_tid(path) is None or mode != MODE_FILE:
+                    raise LineageError(f"unexpected file {path!r} in the ledger")
+                self._transcripts.setdefault(parts[1], {})[parts[2]] = sha
                 continue
             if len(parts) != 3 or parts[0] != TRIALS_DIR or not parts[2].endswith(".json"):
                 raise LineageError(f"unexpected file {path!r} in the ledger")
@@ -394,7 +432,10 @@ class Lineage:
         return self.git.write_tree(entries)
 
     def apply_diff(self, parent_commit: str, diff: str) -> str:
-        """Apply a unified diff to the parent's tree (no work tree); returns the new tree sha."""
+        """Apply a unified diff to the parent's tree (no work tree); returns the new tree sha.
+
+        A plain patch (see `trajectories.fast_apply`) is applied in memory, with the
+        result `git apply` gives it; any other goes through `git apply --cached`."""
         tree = self.tree_of(parent_commit)
         try:
             data = diff.encode("utf-8", "surrogateescape")
@@ -402,6 +443,9 @@ class Lineage:
             raise ApplyError(f"diff is not encodable as UTF-8: {exc}") from exc
         if data and not data.endswith(b"\n"):
             data += b"\n"  # a missing final newline would read as a corrupt last line
+        fast = self._apply_plain(parent_commit, tree, data)
+        if fast is not None:
+            return fast
         tmp = self.scratch / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
         index = tmp / f"index-{os.getpid()}-{uuid.uuid4().hex}"
@@ -424,6 +468,31 @@ class Lineage:
                     path.unlink()
                 except FileNotFoundError:
                     pass
+
+    def _apply_plain(self, parent_commit: str, tree: str, data: bytes) -> str | None:
+        """The new tree of a plain patch, written from Python; None: ask git."""
+        files = self.files(parent_commit)
+        changed = apply_plain(data, files, self._read_blob)
+        if changed is None:
+            return None
+
+        def hash_only(entries: list[tuple[str, str, str]]) -> str:
+            return object_id("tree", encode_tree(entries))
+
+        if build_tree(files, hash_only) != tree:
+            return None  # the parent's tree is not in git's canonical form: let git rebuild it
+        new_files = dict(files)
+        for path, content in changed.items():
+            new_files[path] = (files[path][0], self.git.write_blob(content))
+        new_tree = build_tree(new_files, self.git.write_tree)
+        self._trees.add(new_tree)
+        return new_tree
+
+    def _read_blob(self, sha: str) -> bytes:
+        obj = self.git.read_object(sha)
+        if obj is None or obj[0] != "blob":
+            raise LineageError(f"object {sha} is missing from the lineage")
+        return obj[1]
 
     def commit_trial(
         self, tree: str, parent_commit: str, message: str, trailers: dict[str, str]
@@ -453,7 +522,10 @@ class Lineage:
             return self._commits[commit]
         if not commit or any(c in commit for c in " \n\0"):
             return None
-        obj = self.git.read_object(commit)  # also a ref name (not cached: refs move)
+        if SHA_RE.match(commit):
+            obj = self.git.read_object(commit)
+        else:  # a ref name: not cached (refs move), read by a fresh process
+            obj = self.git.cat_batch([commit])[commit]
         if obj is None or obj[0] != "commit":
             return None
         parsed = decode_commit(obj[1])
@@ -483,7 +555,13 @@ class Lineage:
         with self._lock:
             if cacheable and key in self._diffs:
                 return self._diffs[key]
-        text = self.git.text("diff-tree", *DIFF_ARGS, tree_a, tree_b)
+        if cacheable:
+            try:
+                text = self.git.diff_trees(tree_a, tree_b, DIFF_ARGS).decode("utf-8", "surrogateescape")
+            except GitError as exc:
+                raise LineageError(f"cannot diff {tree_a} and {tree_b}: {exc.stderr.strip()}") from exc
+        else:
+            text = self.git.text("diff-tree", *DIFF_ARGS, tree_a, tree_b)
         if cacheable:
             with self._lock:
                 _remember(self._diffs, key, text)
@@ -509,8 +587,10 @@ class Lineage:
             self._run_blob = run_blob
             return commit
 
-    def record_proposed(self, record: TrialRecord) -> str:
-        """Append an `Event: proposed` ledger commit adding the record; create `refs/trials/<id>`."""
+    def record_proposed(self, record: TrialRecord, transcript: Transcript | None = None) -> str:
+        """Append an `Event: proposed` ledger commit adding the record (and the agent's
+        transcript, whose digest the record must carry as `Trial.transcript`); create
+        `refs/trials/<id>`."""
         with self._lock:
             info = self._require_started()
             t = record.trial
@@ -539,12 +619,14 @@ class Lineage:
                 raise LineageError(f"{t.id}: proposal parent {t.proposal.parent} is not the trial parent {t.parent}")
             if t.commit in self._by_commit:
                 raise LineageError(f"{t.id}: commit {t.commit} already belongs to {self._by_commit[t.commit]}")
+            if (transcript.digest() if transcript is not None else None) != t.transcript:
+                raise LineageError(f"{t.id}: the record's transcript digest does not match the transcript given")
             problems = trial_commit_problems(record, self._commit_object(t.commit), parent_commit)
             if problems:
                 raise LineageError(f"{t.id}: " + "; ".join(problems))
             trailers = {"Event": "proposed", "Trial-Id": t.id, "Trial-Commit": t.commit}
             new_ref = (TRIAL_REF_PREFIX + t.id, t.commit, ZERO_SHA)  # must not exist yet
-            sha = self._write_record(record, f"proposed {t.id}", trailers, [new_ref])
+            sha = self._write_record(record, f"proposed {t.id}", trailers, [new_ref], transcript)
             self._by_commit[t.commit] = t.id
             return sha
 
@@ -579,6 +661,7 @@ class Lineage:
         subject: str,
         trailers: dict[str, str],
         extra_refs: list[tuple[str, str, str | None]],
+        transcript: Transcript | None = None,
     ) -> str:
         tid = record.trial.id
         data = dump_json(record)
@@ -592,10 +675,22 @@ class Lineage:
         shard_trees = {**self._shard_trees, shard: shard_tree}
         trials_tree = self.git.write_tree([(MODE_TREE, name, sha) for name, sha in shard_trees.items()])
         assert self._run_blob is not None and self._ledger_head is not None
-        root = self.git.write_tree([(MODE_FILE, RUN_FILE, self._run_blob), (MODE_TREE, TRIALS_DIR, trials_tree)])
+        root_entries = [(MODE_FILE, RUN_FILE, self._run_blob), (MODE_TREE, TRIALS_DIR, trials_tree)]
+        transcripts, transcript_trees = self._transcripts, self._transcript_trees
+        if transcript is not None:
+            name = transcript_path(tid, transcript.format).rsplit("/", 1)[1]
+            files = {**transcripts.get(shard, {}), name: self.git.write_blob(transcript.content)}
+            transcripts = {**transcripts, shard: files}
+            shard_tree = self.git.write_tree([(MODE_FILE, n, sha) for n, sha in files.items()])
+            transcript_trees = {**transcript_trees, shard: shard_tree}
+        if transcript_trees:
+            listing = [(MODE_TREE, name, sha) for name, sha in transcript_trees.items()]
+            root_entries.append((MODE_TREE, TRANSCRIPTS_DIR, self.git.write_tree(listing)))
+        root = self.git.write_tree(root_entries)
         commit = self._ledger_commit(root, subject, trailers, [self._ledger_head], extra_refs)
         self._shards[shard] = entries
         self._shard_trees = shard_trees
+        self._transcripts, self._transcript_trees = transcripts, transcript_trees
         self._records[tid] = record
         if self._top is not None:
             self._top = max(self._top, trial_number(tid))
@@ -807,9 +902,25 @@ class Lineage:
     def ledger_head(self) -> str | None:
         return self._ledger_head
 
+    def transcript(self, trial_id: str) -> Transcript | None:
+        """The transcript stored with a trial's proposal (None when it has none); raises
+        `LineageError` when it is missing or does not match the record's digest."""
+        digest = self.record(trial_id).trial.transcript
+        if digest is None:
+            return None
+        _dir, shard, name = transcript_path(trial_id, digest.format).split("/")
+        sha = self._transcripts.get(shard, {}).get(name)
+        obj = self.git.read_object(sha) if sha is not None else None
+        data = obj[1] if obj is not None and obj[0] == "blob" else None
+        problems = digest_problems(trial_id, digest, data)
+        if problems or data is None:
+            raise LineageError(f"{trial_id}: " + "; ".join(problems))
+        return Transcript(format=digest.format, content=data)
+
     def read_file(self, commit: str, path: str) -> bytes:
         """Content of `path` in `commit` (FileNotFoundError when absent)."""
-        obj = self.git.read_object(f"{commit}:{path}")
+        name = f"{commit}:{path}"
+        obj = self.git.read_object(name) if SHA_RE.match(commit) else self.git.cat_batch([name])[name]
         if obj is None or obj[0] != "blob":
             raise FileNotFoundError(f"{path} is not a file in {commit}")
         return obj[1]
@@ -825,20 +936,27 @@ class Lineage:
         with self._lock:
             if tree is not None and tree in self._files:
                 return dict(self._files[tree])
-        try:
-            out = self.git.run("ls-tree", "-r", "-z", "--full-tree", tree or commit).stdout
+        if tree is None:
+            raise LineageError(f"cannot list {commit}: no such commit")
+        files: dict[str, tuple[str, str]] = {}
+        try:  # walked through the long-lived object reader: no process per listing
+            self._list_tree(tree, "", files)
         except GitError as exc:
             raise LineageError(f"cannot list {commit}: {exc.stderr.strip()}") from exc
-        files = {}
-        for item in out.split(b"\0"):
-            if item:
-                meta, _, path = item.decode("utf-8", "surrogateescape").partition("\t")
-                mode, _kind, sha = meta.split(" ")
-                files[path] = (mode, sha)
         if tree is not None:
             with self._lock:
                 _remember(self._files, tree, dict(files))
         return files
+
+    def _list_tree(self, tree: str, prefix: str, files: dict[str, tuple[str, str]]) -> None:
+        obj = self.git.read_object(tree)
+        if obj is None or obj[0] != "tree":
+            raise LineageError(f"tree {tree} is missing from the lineage")
+        for mode, name, sha in decode_tree(obj[1]):
+            if mode == MODE_TREE:
+                self._list_tree(sha, f"{prefix}{name}/", files)
+            else:
+                files[prefix + name] = (mode, sha)
 
     def export(self, commit: str, dest: Path) -> None:
         """Write a commit's files into `dest` (missing or empty), modes kept."""

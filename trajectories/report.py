@@ -8,7 +8,8 @@ failure labels over time, label counts, the lineage's verification), the trial
 list, the lineage tree, per-specialist (or per-agent) panels, the statistics of
 `trajectories.analysis`, and a page per trial with its hypothesis, the diff
 (highlighted), the outcome, the budgets (phase wallclocks against the caps) and
-the log tails. With several fidelity levels, trials show their level, a
+the log tails, and where the agent's transcript is stored (with the command
+that prints it). With several fidelity levels, trials show their level, a
 promotion's parent link shows the level change, the best so far counts only the
 run's level (the baseline's), and the statistics show how well each level
 predicts the next and the compute spent per level.
@@ -40,10 +41,12 @@ from typing import Any
 
 from harness.types import Label, RunInfo, TrialRecord, trial_number
 
+from .agent_text import escape_html, json_for_html
 from .analysis import analyze
 from .importers.common import source_fields
 from .lineage import Lineage, LineageError
-from .verify import verify_lineage
+from .transcripts import transcript_path
+from .verify import VerifyReport, verify_lineage
 
 ASSETS = Path(__file__).parent / "report_assets"
 MAX_DIFF_LINES = 1500
@@ -67,21 +70,34 @@ def write_report(
     *,
     problems: Sequence[str] | None = None,
     compress_over: int = COMPRESS_OVER,
+    verified: VerifyReport | None = None,
 ) -> None:
     """Write the report of the run in `run_dir` to `html_path`.
 
     `problems`: the audit's findings to show (e.g. `harness.replay.replay(run).problems`,
     which adds the keep-rule checks); the run is then read without verifying it
     again. By default the report runs `verify_lineage` and shows its problems.
-    Raises `ReportError` when `run_dir` is not a run."""
+    `verified`: that caller's `verify_lineage` report, whose records are then used
+    (the run is not read a second time). Raises `ReportError` when `run_dir` is not a run."""
     html_path = Path(html_path)
     html_path.parent.mkdir(parents=True, exist_ok=True)
-    html_path.write_text(build_report(run_dir, problems=problems, compress_over=compress_over), encoding="utf-8")
+    text = build_report(run_dir, problems=problems, compress_over=compress_over, verified=verified)
+    html_path.write_text(text, encoding="utf-8")
 
 
-def build_report(run_dir: Path, *, problems: Sequence[str] | None = None, compress_over: int = COMPRESS_OVER) -> str:
+def build_report(
+    run_dir: Path,
+    *,
+    problems: Sequence[str] | None = None,
+    compress_over: int = COMPRESS_OVER,
+    verified: VerifyReport | None = None,
+) -> str:
     """The HTML text of the report (see `write_report`)."""
     run_dir = Path(run_dir)
+    if verified is not None and verified.info is not None:
+        found = list(verified.problems) if problems is None else list(problems)
+        return render_html(verified.info, verified.records, best=verified.best, problems=found,
+                           compress_over=compress_over)
     if problems is not None:
         # The caller audited the run already: read it without verifying it again.
         try:
@@ -116,7 +132,7 @@ def render_html(
         data_tag = f'<script id="run-data" type="application/json">{payload}</script>'
     css = (ASSETS / "report.css").read_text(encoding="utf-8")
     js = (ASSETS / "report.js").read_text(encoding="utf-8")
-    title = _escape_text(f"harness report: {info.run_id} ({info.recipe.name})")
+    title = escape_html(f"harness report: {info.run_id} ({info.recipe.name})")
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -125,23 +141,6 @@ def render_html(
         f"<title>{title}</title>\n<style>\n{css}\n</style>\n</head>\n<body>\n"
         "<div id=\"app\"><p class=\"loading\">Loading the report&hellip; (it needs JavaScript)</p></div>\n"
         f"{data_tag}\n<script>\n{js}\n</script>\n</body>\n</html>\n"
-    )
-
-
-def _escape_text(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-
-
-def json_for_html(data: Any) -> str:
-    """JSON safe inside a `<script>` element: `<`, `>`, `&` and the JS line
-    separators escaped, so no text in it can close the element or open a comment."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return (
-        text.replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-        .replace("\u2028", "\\u2028")
-        .replace("\u2029", "\\u2029")
     )
 
 
@@ -222,6 +221,9 @@ def report_data(
             d["u"] = [p.usage.input_tokens, p.usage.output_tokens, p.usage.cost_usd]
         if p.knobs:
             d["k"] = dict(p.knobs)
+        if t.transcript is not None:  # the page names it; the lineage holds the bytes
+            tr = t.transcript
+            d["tr"] = [tr.format, tr.size, tr.sha256, transcript_path(t.id, tr.format)]
         failure = getattr(p, "failure", None)
         if failure:
             d["fr"] = f"{failure}: {getattr(p, 'failure_reason', '')}".rstrip(": ")

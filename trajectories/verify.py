@@ -41,6 +41,8 @@ from .lineage import (
     record_path,
     trial_commit_problems,
 )
+from .transcripts import change_problem, head_problems, transcript_tid
+from .proposal_state import LedgerPoint, based_on_problems
 
 SCORE_TOLERANCE = 1e-9
 MAX_LISTED = 50
@@ -117,6 +119,8 @@ class _Verifier:
         self.parsed: dict[str, TrialRecord | None] = {}
         self.blob_errors: dict[str, str] = {}
         self.reported: set[tuple[str, str]] = set()
+        self.points: dict[str, LedgerPoint] = {}
+        """Ledger commit -> its place in the chain (see `proposal_state`)."""
 
     def problem(self, who: str, text: str) -> None:
         self.report.problems.append(f"{who}: {text}")
@@ -127,6 +131,10 @@ class _Verifier:
         todo = [s for s in dict.fromkeys(shas) if s not in self.blobs and SHA_RE.match(s)]
         for sha, obj in self.git.cat_batch(todo).items():
             self.blobs[sha] = obj[1] if obj is not None and obj[0] == "blob" else None
+
+    def read_blobs(self, shas: list[str]) -> dict[str, bytes | None]:
+        self.load_blobs(shas)
+        return {sha: self.blobs.get(sha) for sha in shas}
 
     def parse_record(self, sha: str) -> TrialRecord | None:
         """The record in blob `sha` (None when missing or invalid; the reason is kept)."""
@@ -229,6 +237,7 @@ class _Verifier:
             if record is not None:
                 records[tid] = record
         report.records = sorted(records.values(), key=lambda r: trial_number(r.trial.id))
+        report.problems += head_problems(records, state, self.read_blobs)
 
         # 1. completeness: contiguous ids, one proposed and at most one outcome event each.
         present = {trial_number(t) for t in records}
@@ -331,6 +340,10 @@ class _Verifier:
         for tid, pair in sorted(diff_pairs.items()):
             if records[tid].trial.proposal.diff != patches[pair]:
                 self.problem(tid, "stored diff differs from git diff parent..trial")
+
+        proposed_at = {tid: ev.first_at["proposed"] for tid, ev in events.items() if "proposed" in ev.first_at}
+        for tid, text in based_on_problems(records, self.points, proposed_at):
+            self.problem(tid, text)
 
         if info is not None:
             for tid, text in fidelity_problems(records, events, info, {tid: tree(r.trial.commit) for tid, r in records.items()}):
@@ -473,6 +486,7 @@ class _Verifier:
                 for ch in changes:
                     if ch.status != "D":
                         state[ch.path] = ch.new_sha
+                self.points[sha] = LedgerPoint(0, 0, 0)
                 continue
 
             # Every later commit: one trial event.
@@ -487,6 +501,10 @@ class _Verifier:
                 ctid = _tid_of_path(ch.path)
                 if ch.path == RUN_FILE:
                     self.problem(who, f"ledger commit {short} changes {RUN_FILE}")
+                elif (owner := transcript_tid(ch.path)) is not None:
+                    why = change_problem(tid, event, owner, ch.status, ch.new_mode)
+                    if why is not None:
+                        self.problem(owner, f"ledger commit {short} {why}")
                 elif ctid is None or record_path(ctid) != ch.path:
                     self.problem(who, f"ledger commit {short} touches unexpected path {ch.path!r}")
                 elif ch.status == "D":
@@ -501,6 +519,9 @@ class _Verifier:
             if valid_tid and tid is not None and event in ("proposed", "outcome"):
                 self.check_event(tid, event, sha, changes, trailers, events, outcome_order)
                 events[tid].first_at.setdefault(event, i)
+            last = self.points[chain[i - 1]]
+            self.points[sha] = LedgerPoint(i, last.trials + (event == "proposed" and valid_tid),
+                                           last.outcomes + (event == "outcome" and valid_tid))
             for ch in changes:
                 if ch.status == "D":
                     state.pop(ch.path, None)

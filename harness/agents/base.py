@@ -21,7 +21,7 @@ from typing import Any, Callable, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.types import Proposal, RecipeSpec, TrialRecord, code_origin
+from harness.types import Proposal, RecipeSpec, TrialRecord, code_origin, trial_number
 
 
 class AgentError(Exception):
@@ -50,11 +50,23 @@ class AgentContext(BaseModel):
     """Number of the trial this proposal will become."""
     list_files: Callable[[str], list[str]] | None = None
     """`list_files(trial_id)`: the editable files of that trial's code, sorted."""
+    export_files: Callable[[str, Path], None] | None = None
+    """`export_files(trial_id, folder)`: write every file of that trial's code (protected ones
+    too, as the trial phases see them; never the evaluator or data) into an empty folder: the
+    work tree of an outside agent's command."""
     fidelity: str | None = None
     """Fidelity level this proposal will run at (None: the recipe's default level)."""
     fidelity_policy: Literal["fixed", "halving"] = "fixed"
     """`fixed`: a proposal may ask for another level (`Proposal.fidelity`); `halving`:
     new ideas start at the lowest level and the harness promotes the best upward."""
+    list_tree: Callable[[str], list[str]] | None = None
+    """`list_tree(trial_id)`: every file of that trial's code (protected ones too), sorted.
+    The trial tree holds the recipe's source only: never evaluator code or held-out data."""
+    read_tree: Callable[[str, str], bytes] | None = None
+    """`read_tree(trial_id, path)`: bytes of any file of that trial's code (see `list_tree`)."""
+    knowledge: dict[str, str] = Field(default_factory=dict)
+    """The recipe's knowledge files (`knowledge/*.md`: what is known to work, rules,
+    lessons): file name -> Markdown text, in name order."""
 
     def reader(self, trial_id: str) -> Callable[[str], str]:
         """`path -> text` for the files of one trial."""
@@ -68,9 +80,20 @@ class AgentContext(BaseModel):
                 return rec
         return None
 
+    def earlier_under_way(self) -> int:
+        """Proposals started before this one that are not in `records` yet (prepared at the
+        same time, `--proposers`): they become the trials numbered just below `trial_number`."""
+        top = max((trial_number(rec.trial.id) for rec in self.records), default=-1)
+        return max(0, self.trial_number - top - 1)
+
     def level(self) -> str:
         """The level this proposal runs at."""
         return self.fidelity or self.spec.default_fidelity
+
+    def notebook(self) -> list[tuple[str, str | None, str]]:
+        """The run notebook: (trial id, specialist, text) of every note of the proposals
+        recorded so far, in trial order (see `Proposal.notes`)."""
+        return [(r.trial.id, r.trial.proposal.specialist, text) for r in self.records for text in r.trial.proposal.notes]
 
     def across_levels(self) -> list[list[TrialRecord]]:
         """The cross-fidelity record: one list per idea that ran at more than one level
@@ -105,6 +128,8 @@ AGENTS: dict[str, str] = {
     "scripted": "harness.agents.scripted:ScriptedAgent",
     "anthropic": "harness.agents.llm.anthropic_agent:AnthropicAgent",
     "openai": "harness.agents.llm.openai_agent:OpenAIAgent",
+    "command": "harness.agents.command.agent:CommandAgent",
+    "team": "harness.agents.llm.team:TeamAgent",
 }
 """Agent name -> `module:Class`. Modules are imported only when their agent is made."""
 

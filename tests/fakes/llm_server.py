@@ -4,10 +4,15 @@ The server listens on 127.0.0.1 (ephemeral port) and answers each POST from a
 script: a queue of replies, each a `Reply` or a callable that makes one from
 the request. It speaks just enough of both protocols for the official SDKs:
 
-- `POST /v1/messages` (Anthropic): `tool_use` content blocks, `usage`,
-  error bodies `{"type": "error", "error": {...}}`.
+- `POST /v1/messages` (Anthropic): `tool_use` content blocks, signed
+  `thinking` blocks, `usage` with cache reads/writes, error bodies
+  `{"type": "error", "error": {...}}`.
 - `POST /v1/chat/completions` (OpenAI and compatible servers): `tool_calls`,
-  `usage`, error bodies `{"error": {...}}`.
+  `reasoning_content`, `usage` with cached tokens, error bodies `{"error": {...}}`.
+
+Like the real APIs it refuses (HTTP 400, reason in `server.refused`) a history
+that breaks the protocol: tool calls without their results, an altered or
+missing thinking block when thinking is on, thinking with a forced tool.
 
 Every request is recorded (path, headers, JSON body) so tests can assert on
 prompts and request counts. Point the real clients at it::
@@ -17,9 +22,10 @@ prompts and request counts. Point the real clients at it::
         anthropic.Anthropic(api_key="k", base_url=server.anthropic_base_url)
         openai.OpenAI(api_key="k", base_url=server.openai_base_url)
 
-`start_collision_server()` starts one that keeps answering with good edits to
-the collision recipe's config.py (search/replace of a knob line, read from the
-prompt, so it applies to whatever trial is the best), for end-to-end runs of
+`start_collision_server()` starts one that runs short research sessions on
+the collision recipe (list and read the files, check an edit, note, submit a
+search/replace of a knob line of config.py read from the conversation, so it
+applies to whatever trial is the best), for end-to-end runs of
 `harness run --agent anthropic|openai` through the CLI::
 
     sys.path.insert(0, str(Path(__file__).parents[1] / "fakes"))   # from a test under tests/e2e
@@ -31,7 +37,7 @@ prompt, so it applies to whatever trial is the best), for end-to-end runs of
         subprocess.run([sys.executable, "-m", "harness.cli", "run", "--agent", "anthropic",
                         "--base-url", fake.anthropic_base_url, "--trials", "3", ...], env=env)
         # --agent openai: "--base-url", fake.openai_base_url
-        assert len(fake.requests) == 3   # one request per proposal; a resumed run adds none
+        assert len(fake.requests) == 9   # three turns per proposal; a resumed run adds none
     finally:
         fake.stop()
 
@@ -42,6 +48,8 @@ Run this file to get such a server by hand::
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import json
 import re
@@ -68,16 +76,31 @@ class Reply:
 
 @dataclass
 class ToolCall(Reply):
-    """A successful answer calling the tool with `input`.
+    """A successful answer calling the tool `name` with `input`.
 
     `input` is the tool's arguments: a dict, or (OpenAI only) raw argument text
-    that need not be valid JSON, to script a malformed answer.
+    that need not be valid JSON, to script a malformed answer. `usage` is
+    (uncached input, output) tokens; `cache` is (read, written) prompt tokens;
+    `thinking` (Anthropic) comes back as a signed thinking block.
     """
 
     input: Union[dict[str, Any], str]
     text: str = ""
     usage: tuple[int, int] = (1000, 200)
     name: str = TOOL_NAME
+    thinking: str = ""
+    cache: tuple[int, int] = (0, 0)
+
+
+@dataclass
+class Calls(Reply):
+    """One answer calling several tools (in order), e.g. `Calls([ToolCall({...}, name="read_file"), ...])`."""
+
+    calls: list[ToolCall]
+    text: str = ""
+    usage: tuple[int, int] = (1000, 200)
+    thinking: str = ""
+    cache: tuple[int, int] = (0, 0)
 
 
 @dataclass
@@ -86,6 +109,13 @@ class Text(Reply):
 
     text: str
     usage: tuple[int, int] = (1000, 50)
+    thinking: str = ""
+    cache: tuple[int, int] = (0, 0)
+
+
+def tool(name: str, **arguments: Any) -> ToolCall:
+    """A call of the session tool `name` with keyword arguments, e.g. `tool("read_file", path="config.py")`."""
+    return ToolCall(arguments, name=name, usage=(500, 50))
 
 
 @dataclass
@@ -158,58 +188,138 @@ _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: 
                 429: "rate_limit_error", 529: "overloaded_error"}
 
 
-def _anthropic_body(reply: Reply, model: str, n: int) -> dict[str, Any]:
+SIGNING_KEY = b"fake-llm-server-thinking"
+
+
+def signature_of(thinking: str) -> str:
+    """The signature the fake gives a thinking block (checked when the block comes back)."""
+    return hmac.new(SIGNING_KEY, thinking.encode(), hashlib.sha256).hexdigest()
+
+
+def _calls_of(reply: Reply) -> list[ToolCall]:
+    if isinstance(reply, Calls):
+        return list(reply.calls)
+    return [reply] if isinstance(reply, ToolCall) else []
+
+
+DEFAULT_THINKING = "Weighing what to look at next."
+"""The thinking of a reply that scripts none, when the request turns thinking on (the API always thinks then)."""
+
+
+def _anthropic_body(reply: Reply, model: str, n: int, thinking_on: bool = False) -> dict[str, Any]:
     content: list[dict[str, Any]] = []
-    if isinstance(reply, ToolCall):
-        if reply.text:
-            content.append({"type": "text", "text": reply.text})
-        tool_input = reply.input
+    thinking = getattr(reply, "thinking", "") or (DEFAULT_THINKING if thinking_on else "")
+    if thinking:
+        content.append({"type": "thinking", "thinking": thinking, "signature": signature_of(thinking)})
+    if getattr(reply, "text", ""):
+        content.append({"type": "text", "text": reply.text})
+    calls = _calls_of(reply)
+    for i, call in enumerate(calls):
+        tool_input = call.input
         if isinstance(tool_input, str):
             try:
                 tool_input = json.loads(tool_input)
             except json.JSONDecodeError:
                 tool_input = {"raw": tool_input}
-        content.append({"type": "tool_use", "id": f"toolu_{n:04d}", "name": reply.name, "input": tool_input})
-        stop = "tool_use"
-    else:
-        assert isinstance(reply, Text)
-        content.append({"type": "text", "text": reply.text})
-        stop = "end_turn"
+        content.append({"type": "tool_use", "id": f"toolu_{n:04d}_{i}", "name": call.name, "input": tool_input})
+    read, written = getattr(reply, "cache", (0, 0))
     return {
         "id": f"msg_{n:04d}",
         "type": "message",
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": stop,
+        "stop_reason": "tool_use" if calls else "end_turn",
         "stop_sequence": None,
-        "usage": {"input_tokens": reply.usage[0], "output_tokens": reply.usage[1]},
+        "usage": {"input_tokens": reply.usage[0], "output_tokens": reply.usage[1],
+                  "cache_read_input_tokens": read, "cache_creation_input_tokens": written},
     }
 
 
 def _openai_body(reply: Reply, model: str, n: int) -> dict[str, Any]:
-    if isinstance(reply, ToolCall):
-        arguments = reply.input if isinstance(reply.input, str) else json.dumps(reply.input)
-        message: dict[str, Any] = {
-            "role": "assistant",
-            "content": reply.text or None,
-            "tool_calls": [{"id": f"call_{n:04d}", "type": "function",
-                            "function": {"name": reply.name, "arguments": arguments}}],
-        }
-        finish = "tool_calls"
-    else:
-        assert isinstance(reply, Text)
-        message = {"role": "assistant", "content": reply.text}
-        finish = "stop"
+    calls = _calls_of(reply)
+    message: dict[str, Any] = {"role": "assistant", "content": getattr(reply, "text", "") or None}
+    if calls:
+        message["tool_calls"] = [
+            {"id": f"call_{n:04d}_{i}", "type": "function",
+             "function": {"name": call.name,
+                          "arguments": call.input if isinstance(call.input, str) else json.dumps(call.input)}}
+            for i, call in enumerate(calls)]
+    if getattr(reply, "thinking", ""):
+        message["reasoning_content"] = reply.thinking
+    read, _written = getattr(reply, "cache", (0, 0))
+    prompt_tokens = reply.usage[0] + read
     return {
         "id": f"chatcmpl-{n:04d}",
         "object": "chat.completion",
         "created": 1_700_000_000,
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
-        "usage": {"prompt_tokens": reply.usage[0], "completion_tokens": reply.usage[1],
-                  "total_tokens": reply.usage[0] + reply.usage[1]},
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop",
+                     "logprobs": None}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": reply.usage[1],
+                  "total_tokens": prompt_tokens + reply.usage[1],
+                  "prompt_tokens_details": {"cached_tokens": read}},
     }
+
+
+# --------------------------------------------------------------------------
+# What the real APIs refuse (a 400 here too, so a client that breaks the rules fails its test)
+# --------------------------------------------------------------------------
+
+
+def anthropic_problem(body: Any) -> str | None:
+    """Why the Messages API would refuse `body` (tool results, thinking blocks), or None."""
+    if not isinstance(body, dict):
+        return "the body is not a JSON object"
+    messages = body.get("messages") or []
+    thinking_on = (body.get("thinking") or {}).get("type") == "enabled"
+    choice = (body.get("tool_choice") or {}).get("type")
+    if thinking_on and choice in ("tool", "any"):
+        return "Thinking may not be enabled when tool_choice forces tool use."
+    for i, message in enumerate(messages):
+        content = message.get("content")
+        blocks = content if isinstance(content, list) else []
+        if message.get("role") == "assistant":
+            for block in blocks:
+                if block.get("type") == "thinking" and block.get("signature") != signature_of(block.get("thinking", "")):
+                    return f"messages.{i}: Invalid `signature` in `thinking` block"
+            uses = [b["id"] for b in blocks if b.get("type") == "tool_use"]
+            if uses:
+                following = messages[i + 1]["content"] if i + 1 < len(messages) else []
+                results = [b.get("tool_use_id") for b in following if isinstance(b, dict)
+                           and b.get("type") == "tool_result"] if isinstance(following, list) else []
+                if sorted(results) != sorted(uses):
+                    return (f"messages.{i + 1}: `tool_use` ids were found without `tool_result` blocks "
+                            f"immediately after: {sorted(set(uses) - set(results))}")
+                if thinking_on and blocks[0].get("type") not in ("thinking", "redacted_thinking") and \
+                        i == max(j for j, m in enumerate(messages) if m.get("role") == "assistant"):
+                    return (f"messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+                            f"`{blocks[0].get('type')}`. When `thinking` is enabled, a final `assistant` message "
+                            "must start with a thinking block.")
+    return None
+
+
+def openai_problem(body: Any) -> str | None:
+    """Why Chat Completions would refuse `body` (tool messages without a call, calls without results), or None."""
+    if not isinstance(body, dict):
+        return "the body is not a JSON object"
+    messages = body.get("messages") or []
+    for i, message in enumerate(messages):
+        calls = [c["id"] for c in message.get("tool_calls") or []] if message.get("role") == "assistant" else []
+        if calls:
+            answered = []
+            for later in messages[i + 1:]:
+                if later.get("role") != "tool":
+                    break
+                answered.append(later.get("tool_call_id"))
+            if sorted(answered) != sorted(calls):
+                return ("An assistant message with 'tool_calls' must be followed by tool messages responding to "
+                        f"each 'tool_call_id'. Missing: {sorted(set(calls) - set(answered))}")
+        if message.get("role") == "tool":
+            previous = next((m for m in reversed(messages[:i]) if m.get("role") != "tool"), {})
+            if message.get("tool_call_id") not in [c["id"] for c in previous.get("tool_calls") or []]:
+                return f"messages.[{i}]: a 'tool' message must respond to a preceding 'tool_calls' entry"
+    return None
 
 
 def _error_body(protocol: str, code: int, message: str) -> dict[str, Any]:
@@ -232,6 +342,11 @@ class FakeLLMServer:
         self.default = default
         """Reply (or responder) used when the script is empty; None: answer 500 "script exhausted"."""
         self.requests: list[Recorded] = []
+        self.refused: list[str] = []
+        """Why requests were refused with 400 for breaking the protocol's rules (the script is not used)."""
+        self.in_flight = 0
+        self.max_in_flight = 0
+        """The most requests the server was answering at once."""
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._counter = itertools.count(1)
@@ -291,6 +406,16 @@ class FakeLLMServer:
                 pass
 
             def do_POST(self) -> None:  # noqa: N802
+                with server._lock:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    self._answer()
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _answer(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 raw = self.rfile.read(length).decode("utf-8", errors="replace")
                 try:
@@ -301,6 +426,13 @@ class FakeLLMServer:
                 if request.protocol == "?":
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
                     return
+                problem = (anthropic_problem if request.protocol == "anthropic" else openai_problem)(body)
+                if problem is not None:
+                    with server._lock:
+                        server.requests.append(request)
+                        server.refused.append(problem)
+                    self._send(400, _error_body(request.protocol, 400, problem))
+                    return
                 reply = server._next(request)
                 while isinstance(reply, Slow):
                     if server._stopping.wait(reply.seconds):
@@ -308,10 +440,12 @@ class FakeLLMServer:
                     reply = reply.then
                 n = next(server._counter)
                 model = body.get("model", "fake") if isinstance(body, dict) else "fake"
+
                 if isinstance(reply, Status):
                     self._send(reply.code, _error_body(request.protocol, reply.code, reply.message), reply.headers)
                 elif request.protocol == "anthropic":
-                    self._send(200, _anthropic_body(reply, model, n))
+                    thinking_on = isinstance(body, dict) and (body.get("thinking") or {}).get("type") == "enabled"
+                    self._send(200, _anthropic_body(reply, model, n, thinking_on))
                 else:
                     self._send(200, _openai_body(reply, model, n))
 
@@ -392,10 +526,34 @@ def collision_edit(request: Recorded, turn: int = 0) -> ToolCall:
                      "edits": [{"file": "config.py", "search": "EPOCHS = ", "replace": "EPOCHS = "}]})
 
 
+def session_turn(request: Recorded) -> int:
+    """Which turn of its session a request is (0 = the opening request): its assistant messages."""
+    messages = request.body.get("messages", []) if isinstance(request.body, dict) else []
+    return sum(1 for m in messages if m.get("role") == "assistant")
+
+
+def trial_of(request: Recorded) -> int:
+    """The trial number the session is asked to propose ("Propose trial t0003" in the opening)."""
+    found = re.search(r"Propose trial t(\d+)", request.prompt())
+    return int(found.group(1)) if found else 0
+
+
+def collision_session(request: Recorded) -> Reply:
+    """A whole research session, one turn per request and stateless (so concurrent sessions
+    work): look at the files, read config.py, check the edit, write a note and submit."""
+    turn = session_turn(request)
+    if turn == 0:
+        return Calls([tool("list_files"), tool("read_file", path="config.py")], text="Let me look at the code.")
+    edit = collision_edit(request, trial_of(request))
+    if turn == 1:
+        return ToolCall(edit.input, name="check_edit", usage=(800, 80))
+    return Calls([ToolCall({"text": f"trial {trial_of(request)}: {edit.input['hypothesis']}"}, name="note"),
+                  ToolCall(edit.input)], usage=(900, 150))
+
+
 def collision_responder() -> Responder:
-    """A responder that walks through `COLLISION_CHANGES`, one per request."""
-    turns = itertools.count()
-    return lambda request: collision_edit(request, next(turns))
+    """A responder for sessions on the collision recipe (see `collision_session`)."""
+    return collision_session
 
 
 def start_collision_server() -> FakeLLMServer:

@@ -93,3 +93,91 @@ def test_cross_field_check_default_fidelity(tmp_path):
 def test_unknown_recipe_lists_known():
     with pytest.raises(RecipeError, match="collision"):
         load_recipe("no-such-recipe")
+
+
+# -- recipe paths stay inside the recipe folder ---------------------------------------
+
+
+def confined_recipe(tmp_path: Path, **evaluator: str) -> Path:
+    """The minimal recipe with its folders, `evaluator` overriding lines of [evaluator]."""
+    folder = tmp_path / "mini"
+    (folder / "src").mkdir(parents=True)
+    (folder / "src" / "model.py").write_text("x = 1\n")
+    (folder / "eval").mkdir()
+    for name in ("prepare.py", "score.py", "predict.py"):
+        (folder / "eval" / name).write_text("def prepare(a, b, c):\n    pass\n\ndef score(a, b):\n    return {}\n")
+    text = VALID
+    for key, value in evaluator.items():
+        text = text.replace("[evaluator]\n", f"[evaluator]\n{key} = {value}\n", 1)
+    (folder / "recipe.toml").write_text(text)
+    return folder
+
+
+def outside_evaluator(tmp_path: Path) -> Path:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for name in ("prepare.py", "score.py", "predict.py"):
+        (elsewhere / name).write_text("def score(a, b):\n    return {'ap': 1.0}\n\ndef prepare(a, b, c):\n    pass\n")
+    return elsewhere
+
+
+def test_evaluator_path_through_dotdot_is_refused(tmp_path):
+    outside_evaluator(tmp_path)
+    folder = confined_recipe(tmp_path, path='"../elsewhere"')
+    with pytest.raises(RecipeError, match=r"evaluator.path: '../elsewhere' must be a relative path inside"):
+        load_recipe(folder)
+
+
+def test_absolute_evaluator_path_is_refused(tmp_path):
+    elsewhere = outside_evaluator(tmp_path)
+    folder = confined_recipe(tmp_path, path=f'"{elsewhere}"')
+    with pytest.raises(RecipeError, match="evaluator.path: .* must be a relative path inside"):
+        load_recipe(folder)
+
+
+def test_evaluator_path_through_a_symlink_out_is_refused(tmp_path):
+    elsewhere = outside_evaluator(tmp_path)
+    folder = confined_recipe(tmp_path, path='"linked"')
+    (folder / "linked").symlink_to(elsewhere)
+    with pytest.raises(RecipeError, match=r"evaluator.path: 'linked' leads outside .* \(to .*elsewhere\)"):
+        load_recipe(folder)
+
+
+def test_evaluator_entry_file_through_a_symlink_out_is_refused(tmp_path):
+    elsewhere = outside_evaluator(tmp_path)
+    folder = confined_recipe(tmp_path)
+    (folder / "eval" / "score.py").unlink()
+    (folder / "eval" / "score.py").symlink_to(elsewhere / "score.py")
+    with pytest.raises(RecipeError, match="evaluator.score: 'score.py' leads outside"):
+        load_recipe(folder)
+
+
+def test_eval_files_outside_the_evaluator_are_refused(tmp_path):
+    elsewhere = outside_evaluator(tmp_path)
+    folder = confined_recipe(tmp_path, eval_files='["../src/model.py"]')
+    with pytest.raises(RecipeError, match="evaluator.eval_files: '../src/model.py' must be a relative path"):
+        load_recipe(folder)
+    folder = confined_recipe(tmp_path / "2", eval_files='["predict2.py"]')
+    (folder / "eval" / "predict2.py").symlink_to(elsewhere / "predict.py")
+    with pytest.raises(RecipeError, match="evaluator.eval_files: 'predict2.py' leads outside"):
+        load_recipe(folder)
+
+
+def test_source_and_dockerfile_paths_stay_in_the_recipe(tmp_path):
+    folder = confined_recipe(tmp_path)
+    (tmp_path / "othersrc").mkdir()
+    toml = folder / "recipe.toml"
+    toml.write_text(toml.read_text() + '\n[source]\ntype = "local"\npath = "../othersrc"\n')
+    with pytest.raises(RecipeError, match="source.path: '../othersrc' must be a relative path"):
+        load_recipe(folder)
+    folder = confined_recipe(tmp_path / "2")
+    toml = folder / "recipe.toml"
+    toml.write_text(toml.read_text() + '\n[sandbox]\ndockerfile = "../Dockerfile"\n')
+    with pytest.raises(RecipeError, match="sandbox.dockerfile: '../Dockerfile' must be a relative path"):
+        load_recipe(folder)
+
+
+def test_a_symlink_inside_the_recipe_folder_is_fine(tmp_path):
+    folder = confined_recipe(tmp_path, path='"linked"')
+    (folder / "linked").symlink_to(folder / "eval")
+    assert load_recipe(folder).evaluator_dir.resolve() == (folder / "eval").resolve()

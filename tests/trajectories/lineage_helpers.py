@@ -22,6 +22,7 @@ from harness.types import (
     Proposal,
     RecipeSpec,
     RunInfo,
+    Transcript,
     Trial,
     TrialRecord,
     trial_id,
@@ -141,6 +142,7 @@ class RunBuilder:
         specialist: str | None = None,
         tree: str | None = None,
         stored_diff: str | None = None,
+        transcript: Transcript | None = None,
     ) -> TrialRecord:
         lin = self.lineage
         tid = trial_id(lin.next_trial_number())
@@ -159,10 +161,11 @@ class RunBuilder:
             hypothesis=hypothesis, diff=canonical, parent=parent, agent="scripted", specialist=specialist
         )
         trial = Trial(
-            id=tid, run_id=RUN_ID, parent=parent, proposal=proposal, fidelity="full", seeds=[0, 1], commit=commit
+            id=tid, run_id=RUN_ID, parent=parent, proposal=proposal, fidelity="full", seeds=[0, 1], commit=commit,
+            transcript=transcript.digest() if transcript is not None else None,
         )
         record = TrialRecord(trial=trial)
-        lin.record_proposed(record)
+        lin.record_proposed(record, transcript)
         return record
 
     def finish(self, record: TrialRecord, label: Label | None = None, score: float | None = None) -> TrialRecord:

@@ -35,6 +35,7 @@ from harness.types import (
     RecipeSpec,
 )
 
+from .arr_recovery import recover_columns
 from .common import (
     TIMESTAMP_RE,
     ImportedTrial,
@@ -261,9 +262,19 @@ def _row_trial(
         problems.append(f"{where}: exp_id {exp} repeats line {ids_in_file[key]}; later rows naming it link here")
     ids_in_file[key] = row.line
 
+    recovered = recover_columns(v, "hypothesis", frozenset(STATUS_LABELS), TABLE.validators)
+    if recovered is not None:
+        v = {**v, **recovered.values, "hypothesis": recovered.hypothesis}
+        problems.append(
+            f"{where}: status {recovered.values['status']!r} and the columns after it recovered from "
+            "the hypothesis's text (separated by spaces, not tabs); that text is kept in the record"
+        )
     status = " ".join(v.get("status", "").split()).lower()
     if status in STATUS_LABELS:
         label = STATUS_LABELS[status]
+    elif not status:
+        label = Label.harness_error
+        problems.append(f"{where}: no status, and none could be read from the row's text; recorded as harness_error")
     else:
         label = Label.harness_error
         problems.append(f"{where}: unknown status {status!r}; recorded as harness_error")
@@ -313,6 +324,9 @@ def _row_trial(
     fields.pop("hypothesis", None)
     if row.extra:
         fields["(extra fields)"] = "\t".join(row.extra)
+    if recovered is not None:
+        fields.update(recovered.values)
+        fields["(columns recovered from the hypothesis)"] = recovered.text
     specialist = clean_token(v.get("specialist", ""), 100) or None
     hypothesis = v.get("hypothesis", "")
     return ImportedTrial(

@@ -841,6 +841,12 @@
     } else dp.appendChild(el("p", { class: "note" }, T.id[i] === "t0000" ? "The baseline: no diff." : D.run.imported ? "Imported trials carry no code: the diff is empty."
       : T.move[i] ? "No diff: a " + T.move[i] + " runs the code of " + T.id[T.parent[i]] + " unchanged at " + levelOf(i) + "." : "Empty diff."));
     add(main, dp);
+    // Transcript: stored in the lineage, not in the page.
+    if (d.tr) {
+      add(main, el("section", { class: "panel", id: "transcript" }, el("h2", null, "Agent transcript"),
+        el("p", null, "Stored with the proposal in the ledger at ", el("code", null, d.tr[3]), " (" + d.tr[0] + ", " + d.tr[1] + " bytes, sha256 " + d.tr[2] + ")."),
+        el("p", null, "Print it (checked against that digest): ", el("code", null, "harness replay RUN --trial " + T.id[i] + " --transcript"))));
+    }
     // Logs.
     var tails = (d.p || []).filter(function (ph) { return ph[7]; });
     var lp = el("section", { class: "panel", id: "logs" }, el("h2", null, "Log tails"));

@@ -1,22 +1,27 @@
-"""The provider-neutral LLM agent: prompt, repair loop, accounting, caching.
+"""The provider-neutral LLM agent: one research session per proposal, accounting, caching.
 
 One `propose(ctx)`:
 
-1. builds the prompt (recipe brief and rules, the best trial's editable files,
-   the lineage view) for `ctx.specialist`;
-2. asks the model (or replays the cached answer of this trial and attempt);
-3. parses the `submit_trial` arguments and turns the edits into the canonical
-   diff; a problem goes back to the model with the exact error, at most
-   `max_repairs` times;
-4. returns a `Proposal` with the model name, tokens and cost of all attempts.
+1. builds the opening (`prompt`: the recipe's brief, rules and knowledge, the
+   best trial's editable files, the lineage view, the run notebook) for
+   `ctx.specialist`;
+2. runs a session (`session.run_session`): the model looks around with the
+   tools (`tools`), checks its edit and ends with `submit_trial`; replies are
+   replayed from the run's cache where a resumed run has them;
+3. returns a `Proposal` with the model name, the session's tokens and cost, the
+   notes it wrote and its transcript.
 
-An answer that never becomes a valid diff still yields a proposal, marked so
-that the loop records `malformed_proposal`, `apply_failed` or `illegal_edit`
-(see `failed_proposal`). API outages raise `LLMUnavailable` after the SDK's
-own retries; a refused request raises `LLMRequestRejected`.
+A session that never submits an edit that passes the checks still yields a
+proposal, marked so that the loop records `malformed_proposal`, `apply_failed`
+or `illegal_edit` (see `failed_proposal`); a submitted edit that applies but
+never compiles is proposed as it is (the harness labels it `preflight_crash`).
+API outages raise `LLMUnavailable` after the SDK's own retries; a refused
+request raises `LLMRequestRejected`.
 
 Subclasses (`anthropic_agent`, `openai_agent`) supply the SDK client and the
-protocol: `_make_client`, `_begin`, `_send`, `_continue`.
+wire protocol: `_make_client` and `send`. Nothing a session changes lives on the
+agent except the request counters (under a lock), so several threads may call
+`propose` at once.
 """
 
 from __future__ import annotations
@@ -24,45 +29,27 @@ from __future__ import annotations
 import json
 import os
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from harness.agents.base import AgentContext, AgentError
 from harness.agents.llm.cache import ModelReply, ResponseCache
-from harness.agents.llm.edits import (
-    Answer,
-    AnswerError,
-    Change,
-    apply_search_replace,
-    apply_unified_diff,
-    changed_line_count,
-    json_in_text,
-    parse_answer,
-    render_diff,
-    syntax_problem,
-)
+from harness.agents.llm.edits import Answer, AnswerError
 from harness.agents.llm.errors import LLMRequestRejected, LLMUnavailable
 from harness.agents.llm.pricing import PriceTable, load_prices
-from harness.agents.llm.prompt import TOOL_NAME, Prompt, build_prompt, repair_message
+from harness.agents.llm.prompt import DEFAULT_FILE_CHARS, Prompt, Surface, build_prompt, resolve_specialist
+from harness.agents.llm.session import Entry, SessionLimits, SessionResult, run_session
+from harness.agents.llm.tools import Workbench
+from harness.agents.llm.transcript import TRANSCRIPT_FORMAT, TranscriptRecorder
 from harness.agents.llm.view import ViewOptions
 from harness.agents.storable import without_surrogates
-from harness.types import Proposal, Usage
+from harness.types import Proposal, Transcript, Usage
 
 LOCAL_DUMMY_KEY = "harness-no-key"
 """Sent to a `base_url` server when no key is set in the environment (local servers ignore it)."""
 REDACTED = "[redacted]"
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """A parsed answer that produced a diff."""
-
-    answer: Answer
-    parent: str
-    changes: list[Change]
-    diff: str
 
 
 def _where(base_url: str | None, default: str) -> str:
@@ -125,6 +112,16 @@ class LLMAgent:
         prices: str | Path | Mapping[str, Any] | None = None,
         max_tokens: int | None = None,
         seed: int = 0,
+        max_turns: int = 40,
+        session_tokens: int | None = None,
+        session_cost: float | None = None,
+        thinking_budget: int | None = None,
+        reasoning_effort: str | None = None,
+        temperature: float | None = None,
+        focus_files: tuple[str, ...] | list[str] = (),
+        focus_brief: str = "",
+        api_key_env: str | None = None,
+        file_chars: int = DEFAULT_FILE_CHARS,
     ) -> None:
         if max_retries < 0:
             raise AgentError(f"max_retries must be >= 0, got {max_retries}")
@@ -134,6 +131,14 @@ class LLMAgent:
             raise AgentError(f"max_repairs must be >= 0, got {max_repairs}")
         if token_budget < 200:
             raise AgentError(f"token_budget must be at least 200, got {token_budget}")
+        if max_turns < 1:
+            raise AgentError(f"max_turns must be at least 1, got {max_turns}")
+        if session_tokens is not None and session_tokens < 1:
+            raise AgentError(f"session_tokens must be at least 1, got {session_tokens}")
+        if session_cost is not None and session_cost <= 0:
+            raise AgentError(f"session_cost must be > 0, got {session_cost}")
+        if temperature is not None and not 0 <= temperature <= 2:
+            raise AgentError(f"temperature must be between 0 and 2, got {temperature}")
         self.model = model or self.default_model
         self.base_url = base_url
         self.max_retries = max_retries
@@ -142,15 +147,24 @@ class LLMAgent:
         self.token_budget = token_budget
         self.max_tokens = max_tokens or self.default_max_tokens
         self.seed = seed
+        self.limits = SessionLimits(max_turns=max_turns, max_tokens=session_tokens, max_cost_usd=session_cost)
+        self.thinking_budget = thinking_budget
+        self.reasoning_effort = reasoning_effort
+        self.temperature = temperature
+        self.focus_files = tuple(focus_files)
+        self.focus_brief = focus_brief
+        self.file_chars = file_chars
+        self._check_options()
         self.view_options = ViewOptions(token_budget=token_budget)
         self.prices: PriceTable = load_prices(prices)
         self.cache = ResponseCache(cache_dir, self.name, self.model) if cache_dir is not None else None
         self.where = _where(base_url, self.default_api)
 
-        key = (os.environ.get(self.env_key) or "").strip() or None
+        key_var = api_key_env or self.env_key
+        key = (os.environ.get(key_var) or "").strip() or None
         if key is None and base_url is None:
             raise AgentError(
-                f"--agent {self.name} needs the API key in the environment variable {self.env_key} "
+                f"--agent {self.name} needs the API key in the environment variable {key_var} "
                 f"(or --base-url for a local server that takes none)"
             )
         self._secrets: tuple[str, ...] = (key,) if key is not None and len(key) >= 8 else ()
@@ -169,21 +183,27 @@ class LLMAgent:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model!r}, api={self.where!r})"
 
+    def settings(self) -> dict[str, Any]:
+        """The session settings, as the transcript records them."""
+        limits = self.limits
+        data: dict[str, Any] = {"max_turns": limits.max_turns, "max_rejections": self.max_repairs + 1}
+        for key, value in (("session_tokens", limits.max_tokens), ("session_cost", limits.max_cost_usd),
+                           ("thinking_budget", self.thinking_budget), ("reasoning_effort", self.reasoning_effort),
+                           ("temperature", self.temperature), ("max_tokens", self.max_tokens)):
+            if value is not None:
+                data[key] = value
+        return data
+
     # -- provider protocol (subclasses) ---------------------------------------
+
+    def _check_options(self) -> None:
+        """Refuse options the protocol does not have (subclasses)."""
 
     def _make_client(self, api_key: str) -> Any:
         raise NotImplementedError
 
-    def _begin(self, prompt: Prompt) -> list[dict[str, Any]]:
-        """The messages of the first request."""
-        raise NotImplementedError
-
-    def _send(self, prompt: Prompt, messages: list[dict[str, Any]]) -> ModelReply:
-        """One API call (the SDK retries inside); errors through `_translate`."""
-        raise NotImplementedError
-
-    def _continue(self, messages: list[dict[str, Any]], reply: ModelReply, error: str) -> list[dict[str, Any]]:
-        """The messages after `reply` was rejected with `error`."""
+    def send(self, system: str, history: list[Entry]) -> ModelReply:
+        """One API call with the whole history (the SDK retries inside); errors through `_translate`."""
         raise NotImplementedError
 
     # -- helpers --------------------------------------------------------------
@@ -210,6 +230,10 @@ class LLMAgent:
             return LLMRequestRejected(f"{what} rejected the request (HTTP {code}): {message}")
         return LLMUnavailable(self.scrub(f"{what} failed: {type(exc).__name__}: {exc}"))
 
+    def reply_cost(self, reply: ModelReply) -> float:
+        return self.prices.cost(self.model, reply.input_tokens, reply.output_tokens, reply.cache_read_tokens,
+                                reply.cache_write_tokens)
+
     def _count(self, reply: ModelReply) -> None:
         with self._lock:
             self.requests_made += 1
@@ -217,68 +241,13 @@ class LLMAgent:
             self.spent = Usage(
                 input_tokens=spent.input_tokens + reply.input_tokens,
                 output_tokens=spent.output_tokens + reply.output_tokens,
-                cost_usd=spent.cost_usd + self.prices.cost(self.model, reply.input_tokens, reply.output_tokens),
+                cost_usd=spent.cost_usd + self.reply_cost(reply),
+                cache_read_tokens=spent.cache_read_tokens + reply.cache_read_tokens,
+                cache_write_tokens=spent.cache_write_tokens + reply.cache_write_tokens,
             )
 
-    @staticmethod
-    def _reader(ctx: AgentContext, prompt: Prompt, parent: str):
-        def read(path: str) -> str | None:
-            if parent == prompt.parent and path in prompt.files:
-                return prompt.files[path]
-            try:
-                return ctx.read_file(parent, path)
-            except Exception:  # noqa: BLE001 - a file the trial lacks reads as missing
-                return None
-
-        return read
-
-    @staticmethod
-    def _arguments(reply: ModelReply) -> str | dict[str, Any]:
-        if reply.calls:
-            call = reply.calls[0]
-            if call.name != TOOL_NAME:
-                raise AnswerError("malformed_proposal", f"there is no tool {call.name!r}; call {TOOL_NAME}")
-            if reply.stop_reason in ("max_tokens", "length"):
-                raise AnswerError("malformed_proposal", "the answer was cut off at the output token limit; "
-                                  "make the change shorter")
-            return call.arguments
-        found = json_in_text(reply.text)
-        if found is not None:
-            return found
-        cut = " (it was cut off at the output token limit)" if reply.stop_reason in ("max_tokens", "length") else ""
-        raise AnswerError("malformed_proposal", f"the answer has no {TOOL_NAME} tool call{cut}")
-
-    def _resolve(self, ctx: AgentContext, prompt: Prompt, reply: ModelReply) -> Attempt:
-        answer = parse_answer(self._arguments(reply))
-        parent = answer.parent or prompt.parent
-        rec = ctx.record(parent)
-        if rec is None:
-            ids = [r.trial.id for r in ctx.records]
-            span = f"{ids[0]}..{ids[-1]}" if ids else "none"
-            raise AnswerError("malformed_proposal", f"parent {parent} is not a trial of this run (trials: {span})")
-        read = self._reader(ctx, prompt, parent)
-        check = prompt.surface.check
-        try:
-            if answer.edits:
-                changes = apply_search_replace(answer.edits, read, check, parent)
-            else:
-                changes = apply_unified_diff(answer.diff or "", read, check, parent)
-        except AnswerError as err:
-            err.answer = answer
-            raise
-        diff = render_diff(changes)
-        limit = ctx.spec.budgets.max_diff_lines
-        lines = changed_line_count(changes)
-        if lines > limit:
-            err = AnswerError("illegal_edit", f"the change is {lines} lines (added + removed), more than the "
-                              f"recipe's max_diff_lines {limit}; make a smaller change")
-            err.answer = answer
-            err.diff = diff
-            raise err
-        return Attempt(answer, parent, changes, diff)
-
-    def _proposal(self, ctx: AgentContext, prompt: Prompt, *, hypothesis: str, diff: str, parent: str,
-                  expected_delta: float | None, usage: Usage, **extra: Any) -> Proposal:
+    def _proposal(self, ctx: AgentContext, prompt: Prompt, result: SessionResult, *, hypothesis: str, diff: str,
+                  parent: str, expected_delta: float | None, **extra: Any) -> Proposal:
         return Proposal(
             hypothesis=self.scrub(hypothesis),
             diff=self.scrub(diff),
@@ -287,83 +256,64 @@ class LLMAgent:
             agent=self.name,
             specialist=prompt.surface.specialist,
             model=self.model,
-            usage=usage,
+            usage=result.usage,
+            notes=list(result.bench.notes),
+            transcript=Transcript(format=TRANSCRIPT_FORMAT, content=result.transcript.encode("utf-8")),
             **extra,
         )
 
     # -- the agent ------------------------------------------------------------
 
+    def surface(self, ctx: AgentContext) -> Surface:
+        """What this proposal may edit: the recipe's surface, the specialist's files, a team focus."""
+        focused = bool(self.focus_files or self.focus_brief)
+        return Surface(ctx.spec, resolve_specialist(ctx, focused=focused), self.focus_files, self.focus_brief)
+
     def propose(self, ctx: AgentContext) -> Proposal:
         prompt = build_prompt(ctx, max_repairs=self.max_repairs, token_budget=self.token_budget,
-                              view_options=self.view_options)
-        cached = self.cache.load(ctx.trial_number) if self.cache is not None else []
-        replies: list[ModelReply] = []
-        messages = self._begin(prompt)
-        tokens_in = tokens_out = 0
-        fallback: Attempt | None = None
-        last_error: AnswerError | None = None
-        last_answer: Answer | None = None
+                              view_options=self.view_options, file_chars=self.file_chars,
+                              max_turns=self.limits.max_turns, surface=self.surface(ctx))
+        cache = self.cache
+        cached = cache.load(ctx.trial_number) if cache is not None else []
+        bench = Workbench(ctx=ctx, surface=prompt.surface, parent=prompt.parent, max_rejections=self.max_repairs + 1,
+                          scrub=self.scrub)
+        recorder = TranscriptRecorder(scrub=self.scrub)
+        recorder.session(trial=prompt.trial, agent=self.name, model=self.model, api=self.where,
+                         specialist=prompt.surface.specialist, parent=prompt.parent, settings=self.settings())
 
-        for attempt in range(self.max_repairs + 1):
-            if attempt < len(cached):
-                reply = cached[attempt]
-            else:
-                reply = self._send(prompt, messages)
-                self._count(reply)
-                if self.cache is not None:
-                    self.cache.store(ctx.trial_number, replies + [reply], prompt.sha256, scrub=self.scrub)
-            replies.append(reply)
-            tokens_in += reply.input_tokens
-            tokens_out += reply.output_tokens
-            try:
-                result = self._resolve(ctx, prompt, reply)
-            except AnswerError as err:
-                last_error = err
-                last_answer = err.answer or last_answer
-                error_text = err.message
-            else:
-                problem = syntax_problem(result.changes)
-                if problem is None:
-                    return self._proposal(
-                        ctx, prompt, hypothesis=result.answer.hypothesis, diff=result.diff, parent=result.parent,
-                        expected_delta=result.answer.expected_delta,
-                        usage=self._usage(tokens_in, tokens_out), fidelity=result.answer.fidelity,
-                    )
-                fallback = result  # applies; the harness will label it preflight_crash if never fixed
-                error_text = f"the edited code does not compile: {problem}"
-            if attempt < self.max_repairs:
-                messages = self._continue(messages, echoable(reply),
-                                          repair_message(error_text, attempt + 1, self.max_repairs))
+        def store(replies: list[ModelReply]) -> None:
+            self._count(replies[-1])
+            if cache is not None:
+                cache.store(ctx.trial_number, replies, prompt.sha256, scrub=self.scrub)
 
-        usage = self._usage(tokens_in, tokens_out)
-        if fallback is not None:
-            return self._proposal(ctx, prompt, hypothesis=fallback.answer.hypothesis, diff=fallback.diff,
-                                  parent=fallback.parent, expected_delta=fallback.answer.expected_delta, usage=usage,
-                                  fidelity=fallback.answer.fidelity)
-        assert last_error is not None
-        return self.failed_proposal(ctx, prompt, last_error, last_answer, usage)
+        result = run_session(self, prompt, bench, self.limits, recorder, cached, store, echoable)
+        attempt = result.accepted or bench.fallback
+        if attempt is not None:
+            return self._proposal(ctx, prompt, result, hypothesis=attempt.answer.hypothesis, diff=attempt.diff,
+                                  parent=attempt.parent, expected_delta=attempt.answer.expected_delta,
+                                  fidelity=attempt.answer.fidelity)
+        return self.failed_proposal(ctx, prompt, result)
 
-    def _usage(self, tokens_in: int, tokens_out: int) -> Usage:
-        return Usage(input_tokens=tokens_in, output_tokens=tokens_out,
-                     cost_usd=self.prices.cost(self.model, tokens_in, tokens_out))
+    # -- sessions that never submitted a diff ----------------------------------
 
-    # -- answers that never became a diff ------------------------------------
-
-    def failed_proposal(self, ctx: AgentContext, prompt: Prompt, error: AnswerError, answer: Answer | None,
-                        usage: Usage) -> Proposal:
-        """The proposal recorded when every attempt was rejected: the label and the
-        reason travel in `Proposal.failure` / `failure_reason`, and `diff` is the
-        model's own diff when it wrote one (kept for the audit; the harness never
-        applies a failed proposal)."""
-        tries = self.max_repairs + 1
-        reason = f"{self.name} model {self.model}: answer rejected {tries} time{'s' if tries > 1 else ''}; " \
-                 f"last error: {error.message}"
-        hypothesis = answer.hypothesis if answer is not None else f"(no usable answer from {self.model})"
+    def failed_proposal(self, ctx: AgentContext, prompt: Prompt, result: SessionResult) -> Proposal:
+        """The proposal recorded when a session ended without an accepted submission: the
+        label and the reason travel in `Proposal.failure` / `failure_reason`, and `diff`
+        is the model's own diff when it wrote one (kept for the audit; the harness never
+        applies a failed proposal). A session that ran out of turns or budget is
+        `malformed_proposal` (it never produced a proposal)."""
+        bench = result.bench
+        error: AnswerError | None = bench.last_error if result.reason == "rejected" else None
+        answer: Answer | None = bench.last_answer
+        kind = error.kind if error is not None else "malformed_proposal"
+        reason = f"{self.name} model {self.model}: session ended ({result.reason}): {result.note}"
+        hypothesis = answer.hypothesis if answer is not None else \
+            f"(no usable proposal from {self.model}: the session ended at {result.reason})"
         parent = (answer.parent if answer is not None else None) or prompt.parent
         if ctx.record(parent) is None:
             parent = prompt.parent
         expected = answer.expected_delta if answer is not None else None
-        attempt_diff = error.diff or (answer.diff if answer is not None and answer.diff else "")
-        return self._proposal(ctx, prompt, hypothesis=hypothesis, diff=attempt_diff, parent=parent,
-                              expected_delta=expected, usage=usage, failure=error.kind,
-                              failure_reason=self.scrub(reason))
+        attempt_diff = (error.diff if error is not None else None) or (answer.diff if answer is not None and
+                                                                        answer.diff else "")
+        return self._proposal(ctx, prompt, result, hypothesis=hypothesis, diff=attempt_diff or "", parent=parent,
+                              expected_delta=expected, failure=kind, failure_reason=self.scrub(reason))

@@ -3,13 +3,14 @@
 One JSON file per trial under the run's cache folder (the harness passes
 `RUN/.harness/llm-cache`, scratch space outside the lineage)::
 
-    t0005.json  {"version": 1, "trial": "t0005", "provider": "anthropic",
+    t0005.json  {"version": 2, "trial": "t0005", "provider": "anthropic",
                  "model": "...", "prompt_sha256": "...", "replies": [reply, ...]}
 
-`replies[i]` is the model's answer to attempt `i` (0 = first request, then one
-per repair round), stored as soon as it arrives, so the key is (run, trial
-number, attempt). A later call for the same trial replays those answers
-instead of asking the API; only attempts past the stored ones make requests.
+`replies[i]` is the model's answer to turn `i` of the proposal's session,
+stored as soon as it arrives, so the key is (run, trial number, turn). A later
+call for the same trial replays those answers (the tools run again on the
+lineage) instead of asking the API; only turns past the stored ones make
+requests.
 Files written by another provider or model are ignored (and overwritten).
 
 Replies hold what the model said (text, tool calls, token counts), never the
@@ -27,7 +28,7 @@ from typing import Any
 
 from harness.types import trial_id
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -41,16 +42,37 @@ class ToolCallData:
 
 
 @dataclass(frozen=True)
+class Thinking:
+    """One block of the model's extended thinking (Anthropic), sent back unchanged in later turns."""
+
+    text: str = ""
+    """The thinking (a summary on models that summarise it); empty when redacted."""
+    signature: str = ""
+    """The API's signature of the block: the API refuses a history whose thinking was altered."""
+    redacted: str = ""
+    """The encrypted data of a `redacted_thinking` block (then `text` is empty)."""
+
+
+@dataclass(frozen=True)
 class ModelReply:
     """What one API response said, provider-neutral."""
 
     text: str = ""
     calls: tuple[ToolCallData, ...] = ()
     input_tokens: int = 0
+    """Prompt tokens, the cached ones included."""
     output_tokens: int = 0
     stop_reason: str | None = None
     model: str | None = None
     """The model id the API reported."""
+    thinking: tuple[Thinking, ...] = ()
+    """Thinking blocks, in the order received (they precede the text and calls)."""
+    cache_read_tokens: int = 0
+    """Of `input_tokens`: read from the prompt cache."""
+    cache_write_tokens: int = 0
+    """Of `input_tokens`: written to the prompt cache."""
+    reasoning_tokens: int = 0
+    """Of `output_tokens`: hidden reasoning (OpenAI reasoning models)."""
     cached: bool = field(default=False, compare=False)
     """True when replayed from the cache (no request was made)."""
 
@@ -58,11 +80,13 @@ class ModelReply:
         data = asdict(self)
         data.pop("cached")
         data["calls"] = [asdict(c) for c in self.calls]
+        data["thinking"] = [asdict(t) for t in self.thinking]
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ModelReply":
         calls = tuple(ToolCallData(**c) for c in data.get("calls", []))
+        thinking = tuple(Thinking(**t) for t in data.get("thinking", []))
         return cls(
             text=str(data.get("text", "")),
             calls=calls,
@@ -70,6 +94,10 @@ class ModelReply:
             output_tokens=int(data.get("output_tokens", 0)),
             stop_reason=data.get("stop_reason"),
             model=data.get("model"),
+            thinking=thinking,
+            cache_read_tokens=int(data.get("cache_read_tokens", 0)),
+            cache_write_tokens=int(data.get("cache_write_tokens", 0)),
+            reasoning_tokens=int(data.get("reasoning_tokens", 0)),
             cached=True,
         )
 

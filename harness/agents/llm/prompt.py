@@ -1,4 +1,4 @@
-"""What an LLM agent is told: the recipe's brief and rules, the parent's files, the lineage view.
+"""What an LLM session opens with: the recipe's brief, rules and knowledge, the parent's files, the lineage view.
 
 Only three things reach the model: the recipe spec (description, metric,
 gates, budgets, editable globs, the specialist's brief), the texts of editable
@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from harness.agents.base import AgentContext, AgentError
+from harness.agents.llm.knowledge import knowledge_section, notebook_section
 from harness.agents.llm.view import ViewOptions, render_view
 from harness.types import Label, RecipeSpec, Specialist, matches_any, trial_id
 
@@ -86,8 +87,9 @@ LABEL_GLOSSARY: dict[Label, str] = {
     Label.harness_error: "infrastructure failure, not the proposal's fault",
 }
 
-DEFAULT_FILE_CHARS = 150_000
-"""Characters of file text a prompt shows at most (editable files first)."""
+DEFAULT_FILE_CHARS = 24_000
+"""Characters of file text the opening message shows at most (editable files first); the
+session reads the rest with `read_file`."""
 
 
 # --------------------------------------------------------------------------
@@ -105,34 +107,50 @@ class Surface:
 
     spec: RecipeSpec
     specialist: str | None = None
+    focus_files: tuple[str, ...] = ()
+    """Editable globs a team file gives this specialist (in place of the recipe's)."""
+    focus_brief: str = ""
+    """The specialist's brief from a team file (in place of the recipe's)."""
 
     @property
     def specialist_spec(self) -> Specialist | None:
         return self.spec.specialists.get(self.specialist) if self.specialist else None
 
     @property
-    def globs(self) -> list[str]:
+    def narrowed(self) -> tuple[str, ...]:
+        """The specialist's own globs (empty: the whole editable surface)."""
+        if self.focus_files:
+            return self.focus_files
         sp = self.specialist_spec
-        return list(sp.files) if sp is not None and sp.files else list(self.spec.editable)
+        return tuple(sp.files) if sp is not None else ()
+
+    @property
+    def globs(self) -> list[str]:
+        return list(self.narrowed) or list(self.spec.editable)
+
+    @property
+    def brief(self) -> str:
+        sp = self.specialist_spec
+        return " ".join((self.focus_brief or (sp.brief if sp is not None else "")).split())
 
     def check(self, path: str) -> str | None:
         """None when `path` may be edited, else why not (in words for the model)."""
         if not self.spec.is_editable(path):
             return (f"{path} is not on the editable surface ({', '.join(self.spec.editable)}): protected files, "
                     "the evaluator and the data are out of reach")
-        sp = self.specialist_spec
-        if sp is not None and sp.files and not matches_any(path, sp.files):
+        if self.narrowed and not matches_any(path, list(self.narrowed)):
             return (f"{path} is outside your specialty {self.specialist!r}, which may edit only "
-                    f"{', '.join(sp.files)}")
+                    f"{', '.join(self.narrowed)}")
         return None
 
 
-def resolve_specialist(ctx: AgentContext) -> str | None:
-    """`ctx.specialist`, checked against the recipe; None when none is asked for."""
+def resolve_specialist(ctx: AgentContext, focused: bool = False) -> str | None:
+    """`ctx.specialist`, checked against the recipe (unless a team file gives it a focus);
+    None when none is asked for."""
     name = ctx.specialist
     if name is None:
         return None
-    if name not in ctx.spec.specialists:
+    if name not in ctx.spec.specialists and not focused:
         known = ", ".join(sorted(ctx.spec.specialists)) or "none"
         raise AgentError(f"recipe {ctx.spec.name!r} has no specialist {name!r} (it has: {known})")
     return name
@@ -209,18 +227,36 @@ def fidelity_section(spec: RecipeSpec, policy: str, level: str) -> list[str]:
     return parts
 
 
+INTRO = (
+    "You are an ML research agent working inside an automated research harness. You improve a training "
+    "recipe one trial at a time: each trial is one hypothesis plus a code edit to the recipe's editable "
+    "files. The harness runs every trial in a fresh sandbox, an evaluator you can neither see nor edit "
+    "scores it, and every proposal, diff, score and failure is recorded in a git lineage. Nobody repairs "
+    "or overrides anything: what the evaluator measures is what counts."
+)
+"""The first paragraph of every agent's brief."""
+
+
 def system_prompt(spec: RecipeSpec, surface: Surface, max_repairs: int, *, fidelity_policy: str = "fixed",
-                  level: str | None = None) -> str:
-    """The standing brief: the recipe, how it is scored, what is allowed, how to answer."""
+                  level: str | None = None, knowledge: dict[str, str] | None = None, max_turns: int = 40) -> str:
+    """The standing brief: the recipe, how it is scored, what is allowed, its knowledge, how to work.
+
+    The same bytes for every proposal of a run up to the specialty section at
+    the end, so providers can serve that prefix from their prompt cache."""
+    parts = [INTRO, "", *rules_sections(spec, surface, fidelity_policy, level)]
+    parts += knowledge_section(knowledge or {})
+    parts += session_sections(max_repairs, max_turns)
+    parts += specialty_sections(spec, surface)
+    return "\n".join(parts).strip() + "\n"
+
+
+def rules_sections(spec: RecipeSpec, surface: Surface, fidelity_policy: str = "fixed",
+                   level: str | None = None) -> list[str]:
+    """Lines of the brief every agent gets: the recipe, how trials are scored, the budgets, what
+    may be edited, the failure labels (Markdown, `##` sections)."""
     m = spec.metric
     b = spec.budgets
     parts = [
-        "You are an ML research agent working inside an automated research harness. You improve a training "
-        "recipe one trial at a time: each trial is one hypothesis plus a code edit to the recipe's editable "
-        "files. The harness runs every trial in a fresh sandbox, an evaluator you can neither see nor edit "
-        "scores it, and every proposal, diff, score and failure is recorded in a git lineage. Nobody repairs "
-        "or overrides anything: what the evaluator measures is what counts.",
-        "",
         f"## Recipe: {spec.name}",
         " ".join(spec.description.split()),
         "",
@@ -246,12 +282,11 @@ def system_prompt(spec: RecipeSpec, surface: Surface, max_repairs: int, *, fidel
         *fidelity_section(spec, fidelity_policy, level or spec.default_fidelity),
         "",
         "## What you may and may not do",
-        f"- You may edit only: {', '.join(surface.globs)}" + (
-            f" (your specialty's share of the editable surface {', '.join(spec.editable)})."
-            if surface.globs != list(spec.editable) else "."),
+        f"- The recipe's editable surface: {', '.join(spec.editable)}. Your specialty, if you have one, narrows it "
+        "(see the end of this brief).",
         "- Everything else is protected" + (f", in particular {', '.join(spec.protected)}" if spec.protected else "")
         + ". Protected files are restored from the baseline before every run, so editing them is pointless "
-        "and is labelled illegal_edit.",
+        "and is labelled illegal_edit. You may read them.",
         "- The evaluator's code and the held-out data are out of your reach: they never enter the training "
         "sandbox. The sandbox has no network. Changing protected files at run time, reading what you were not "
         "given or forging metrics is labelled tamper.",
@@ -260,30 +295,46 @@ def system_prompt(spec: RecipeSpec, surface: Surface, max_repairs: int, *, fidel
         "## Failure labels you will see in the lineage",
     ]
     parts += [f"- {label.value}: {text}" for label, text in LABEL_GLOSSARY.items()]
-    parts += [
+    return parts
+
+
+def session_sections(max_repairs: int, max_turns: int) -> list[str]:
+    """How a tool-using session works (the LLM agents' brief)."""
+    return [
         "",
-        "## How to answer",
-        f"- Call the tool `{TOOL_NAME}` exactly once with: hypothesis, expected_delta, optionally parent, and "
-        "the change as `edits` (search/replace blocks) or as `diff` (a unified diff).",
-        "- Each search text must be copied verbatim from the file as shown (indentation included) and occur "
-        "exactly once; add neighbouring lines when a line repeats. Edits apply in order, each to the result "
-        "of the previous ones.",
+        "## How to work: a session with tools",
+        "- Tools: list_files, read_file (paged), grep (the parent trial's code), show_trial (an earlier trial in "
+        "full: diff, metrics, log tail), check_edit (dry-run an edit: applies it and runs the legality and syntax "
+        f"checks, costs no trial), note (a lesson for the run notebook that later sessions read) and {TOOL_NAME}.",
+        f"- Read the code you change before you change it. The session ends when you call {TOOL_NAME}, or after "
+        f"{max_turns} turns without one (then the trial is recorded as failed).",
+        f"- {TOOL_NAME} takes: hypothesis, expected_delta, optionally parent, and the change as `edits` "
+        "(search/replace blocks) or as `diff` (a unified diff).",
+        "- Each search text must be copied verbatim from the file (indentation included) and occur exactly once; "
+        "add neighbouring lines when a line repeats. Edits apply in order, each to the result of the previous ones.",
         "- One idea per trial, so its effect can be measured. Read the lineage first: do not repeat what was "
         "tried, fix what crashed using the log tails, and stay well inside the budgets.",
-        f"- If your answer does not parse or apply you get the exact error back and may correct it "
-        f"({max_repairs} time{'s' if max_repairs != 1 else ''}); after that the trial is recorded as failed.",
+        f"- A {TOOL_NAME} that does not parse, apply or compile comes back with the exact error; after "
+        f"{max_repairs + 1} rejected submissions the session ends and the trial is recorded as failed.",
     ]
-    sp = surface.specialist_spec
-    if sp is not None:
+
+
+def specialty_sections(spec: RecipeSpec, surface: Surface) -> list[str]:
+    """Lines of the brief on the specialist's share (when it has one) and the recipe's knobs."""
+    parts: list[str] = []
+    if surface.specialist is not None:
         parts += [
             "",
             f"## Your specialty: {surface.specialist}",
-            " ".join(sp.brief.split()),
+            surface.brief,
             f"You may edit only {', '.join(surface.globs)}. Other specialists work on the rest of the recipe "
             "in the same lineage; their trials are listed separately.",
         ]
-        if sp.knobs:
-            parts.append(f"Knobs of your specialty: {', '.join(sp.knobs)}.")
+    else:
+        parts += ["", "## Your files", f"You may edit {', '.join(surface.globs)}."]
+    sp = surface.specialist_spec
+    if sp is not None and sp.knobs:
+        parts.append(f"Knobs of your specialty: {', '.join(sp.knobs)}.")
     if spec.knobs:
         parts += ["", "## Known edit points (knobs) and values worth trying"]
         own = set(sp.knobs) if sp is not None and sp.knobs else None
@@ -291,7 +342,7 @@ def system_prompt(spec: RecipeSpec, surface: Surface, max_repairs: int, *, fidel
             if own is None or knob.name in own:
                 parts.append(f"- {knob.name} in {knob.file}: {', '.join(repr(c) for c in knob.choices)}")
         parts.append("You are not limited to these: any edit of your files is allowed.")
-    return "\n".join(parts).strip() + "\n"
+    return parts
 
 
 def files_section(files: dict[str, str], surface: Surface, parent: str, file_chars: int) -> str:
@@ -310,7 +361,8 @@ def files_section(files: dict[str, str], surface: Surface, parent: str, file_cha
         fence = _fence(text)
         parts += ["", f"## {path} ({role})", f"{fence}{_language(path)}", text.rstrip("\n"), fence]
     if hidden:
-        parts += ["", f"(not shown, over the prompt's file budget: {', '.join(hidden)})"]
+        parts += ["", f"(not shown here, over the opening message's file budget: {', '.join(hidden)}; "
+                  "read them with read_file)"]
     if not files:
         parts += ["", "(no editable file could be read)"]
     return "\n".join(parts)
@@ -318,7 +370,7 @@ def files_section(files: dict[str, str], surface: Surface, parent: str, file_cha
 
 @dataclass(frozen=True)
 class Prompt:
-    """One request's text."""
+    """The opening of one session."""
 
     system: str
     user: str
@@ -333,10 +385,12 @@ class Prompt:
 
 
 def build_prompt(ctx: AgentContext, *, max_repairs: int = 2, token_budget: int = 6000,
-                 view_options: ViewOptions | None = None, file_chars: int = DEFAULT_FILE_CHARS) -> Prompt:
-    """The system and user text of the first request of one proposal."""
-    specialist = resolve_specialist(ctx)
-    surface = Surface(ctx.spec, specialist)
+                 view_options: ViewOptions | None = None, file_chars: int = DEFAULT_FILE_CHARS,
+                 max_turns: int = 40, surface: Surface | None = None) -> Prompt:
+    """The system text and the opening user message of one proposal's session."""
+    if surface is None:
+        surface = Surface(ctx.spec, resolve_specialist(ctx))
+    specialist = surface.specialist
     parent = ctx.best
     files = read_files(ctx, parent)
     view = render_view(ctx, token_budget, options=view_options, own_files=set(files))
@@ -348,19 +402,14 @@ def build_prompt(ctx: AgentContext, *, max_repairs: int = 2, token_budget: int =
         files_section(files, surface, parent, file_chars),
         "",
         view.rstrip(),
+        *notebook_section(ctx),
         "",
         "# Task",
         f"Propose trial {tid}{who}. Build on the current best {parent} ({ctx.spec.metric.name}="
-        f"{'-' if score is None else f'{score:.4f}'}), whose files are shown above, unless the lineage gives you a "
-        f"reason to name another parent. Think about what the lineage shows, then call {TOOL_NAME}.",
+        f"{'-' if score is None else f'{score:.4f}'}) unless the lineage gives you a reason to name another "
+        f"parent. Look at the code and the lineage with the tools as much as you need, check your edit, then "
+        f"call {TOOL_NAME}.",
     ]) + "\n"
-    system = system_prompt(ctx.spec, surface, max_repairs, fidelity_policy=ctx.fidelity_policy, level=ctx.level())
+    system = system_prompt(ctx.spec, surface, max_repairs, fidelity_policy=ctx.fidelity_policy, level=ctx.level(),
+                           knowledge=ctx.knowledge, max_turns=max_turns)
     return Prompt(system=system, user=user, parent=parent, trial=tid, surface=surface, files=files)
-
-
-def repair_message(error: str, attempt: int, max_repairs: int) -> str:
-    """What the model reads when its answer was rejected (attempt counts from 1)."""
-    last = " This is your last chance." if attempt >= max_repairs else ""
-    return (f"Your {TOOL_NAME} call was rejected: {error}\n"
-            f"Call {TOOL_NAME} again with a corrected answer (correction {attempt} of {max_repairs}).{last} "
-            "Copy search text exactly from the files shown.")

@@ -26,8 +26,9 @@ from pathlib import Path
 SEED = 16_000_000
 EXPORTER = "data/download_hf_docs_and_tokenize.py"
 SPECS = "data/tokenizer_specs.json"
-DOCS = 2400
-VAL_DOCS = 200
+DOCS = 3600
+VAL_DOCS = 1200
+"""About 90,000 validation tokens: some 90 held-out targets (prepare.py keeps one per 1,025)."""
 SHARD_TOKENS = 60_000
 SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in ("a", "e", "i", "o", "u", "ai", "ou")]
 

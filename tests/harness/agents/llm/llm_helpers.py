@@ -35,6 +35,11 @@ def collision_files() -> dict[str, str]:
             if p.is_file() and spec.is_editable(p.name)}
 
 
+def collision_tree() -> dict[str, str]:
+    """Every file of the collision recipe's source (data.py, protected, included)."""
+    return {p.name: p.read_text() for p in (COLLISION / "src").iterdir() if p.is_file()}
+
+
 class FakeLineage:
     """Trial records with files, handed to agents as the loop would (`read_file` refuses protected paths)."""
 
@@ -50,13 +55,14 @@ class FakeLineage:
     def add(self, *, hypothesis: str = "an idea", label: str | None = "not_improved", score: float | None = None,
             parent: str | None = "t0000", specialist: str | None = None, agent: str = "anthropic",
             explanation: str = "", diff: str = "", phases: list[PhaseUsage] | None = None,
-            files: dict[str, str] | None = None, expected_delta: float | None = None) -> str:
+            files: dict[str, str] | None = None, expected_delta: float | None = None,
+            notes: list[str] | None = None) -> str:
         tid = trial_id(len(self.records))
         self.files[tid] = dict(files if files is not None else self.files[parent or "t0000"])
         trial = Trial(
             id=tid, run_id="run", parent=parent, fidelity="full", seeds=[0], commit="0" * 40,
             proposal=Proposal(hypothesis=hypothesis, diff=diff, agent=agent, parent=parent,
-                              specialist=specialist, expected_delta=expected_delta),
+                              specialist=specialist, expected_delta=expected_delta, notes=notes or []),
         )
         outcome = None
         if label is not None:
@@ -72,10 +78,15 @@ class FakeLineage:
             raise PermissionError(f"{path} is not on the editable surface")
         return self.files[tid][path]
 
+    def read_tree(self, tid: str, path: str) -> bytes:
+        """Any file of the trial's tree (protected ones too), as the loop's `read_tree`."""
+        return self.files[tid][path].encode("utf-8", "surrogatepass")
+
     def ctx(self, specialist: str | None = None, **extra: Any) -> AgentContext:
         return AgentContext(spec=self.spec, records=list(self.records), best=self.best_id,
                             read_file=self.read_file, specialist=specialist, seed=0,
-                            trial_number=len(self.records), **extra)
+                            trial_number=len(self.records),
+                            **{"list_tree": lambda tid: sorted(self.files[tid]), "read_tree": self.read_tree, **extra})
 
 
 def apply_with_git(root: Path, files: dict[str, str], diff: str) -> subprocess.CompletedProcess:

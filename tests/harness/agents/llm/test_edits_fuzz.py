@@ -1,6 +1,7 @@
 """Fuzzed model answers: whatever a model sends as `submit_trial` arguments (or as text),
-the agent turns it into a proposal whose diff is legal and applies to exactly the edited
-texts, or into an error for the model with a failure label; it never raises."""
+the session turns it into a proposal whose diff is legal and applies to exactly the edited
+texts, or into an error for the model (a tool result) and in the end a failure label; it
+never raises."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from evaluators.legality import check_diff
-from harness.agents.llm.agent import Attempt, LLMAgent
+from harness.agents.llm.agent import LLMAgent
 from harness.agents.llm.cache import ModelReply, ToolCallData
-from harness.agents.llm.edits import AnswerError, Change, render_diff
-from harness.agents.llm.prompt import TOOL_NAME, Prompt, build_prompt
+from harness.agents.llm.edits import Change, json_in_text, render_diff
+from harness.agents.llm.prompt import TOOL_NAME, Surface
+from harness.agents.llm.tools import Attempt, Workbench
 from harness.types import Proposal
 from llm_helpers import FakeLineage, apply_with_git, collision_files, collision_spec
 from llm_server import FakeLLMServer, ToolCall
@@ -147,19 +149,13 @@ class ReplayedModel(LLMAgent):
 
     def __init__(self, answers: list[ModelReply]) -> None:
         self.answers = list(answers)
-        super().__init__(base_url="http://model.invalid", max_repairs=len(answers) - 1)
+        super().__init__(base_url="http://model.invalid", max_repairs=len(answers) - 1, max_turns=len(answers))
 
     def _make_client(self, api_key: str) -> None:
         return None
 
-    def _begin(self, prompt: Prompt) -> list[dict[str, Any]]:
-        return [{"role": "user", "content": prompt.user}]
-
-    def _send(self, prompt: Prompt, messages: list[dict[str, Any]]) -> ModelReply:
+    def send(self, system: str, history: list[Any]) -> ModelReply:
         return self.answers.pop(0)
-
-    def _continue(self, messages: list[dict[str, Any]], reply: ModelReply, error: str) -> list[dict[str, Any]]:
-        return messages + [{"role": "user", "content": error}]
 
 
 @pytest.fixture(scope="module")
@@ -197,15 +193,20 @@ def check_attempt(attempt: Attempt, root: Path) -> None:
                                 "@@ -0,0 +1 @@\n+/etc/hostname\n\\ No newline at end of file\n"})),)))
 def test_any_answer_becomes_a_legal_diff_or_an_error_for_the_model(reply: ModelReply, lineage: FakeLineage,
                                                                     tmp_path_factory: pytest.TempPathFactory) -> None:
-    agent = ReplayedModel([reply])
     ctx = lineage.ctx()
-    prompt = build_prompt(ctx)
-    try:
-        attempt = agent._resolve(ctx, prompt, reply)
-    except AnswerError as err:
-        assert err.kind in LABELS and err.message.strip(), err
-        event(err.kind)
+    bench = Workbench(ctx=ctx, surface=Surface(ctx.spec), parent=ctx.best)
+    if reply.calls:
+        result = bench.run(reply.calls[0].name, reply.calls[0].arguments)
+    else:
+        found = json_in_text(reply.text)
+        result = bench.submit_trial(found) if found is not None else None
+    if result is None or result.accepted is None:
+        assert result is None or (result.is_error and result.text.strip())
+        if bench.last_error is not None:
+            assert bench.last_error.kind in LABELS
+        event(bench.last_error.kind if bench.last_error is not None else "not a submission")
         return
+    attempt = result.accepted
     event("proposal")
     check_attempt(attempt, tmp_path_factory.mktemp("apply"))
     assert_stored_intact(Proposal(hypothesis=attempt.answer.hypothesis, diff=attempt.diff, parent=attempt.parent,
@@ -224,7 +225,7 @@ def test_propose_always_returns_a_proposal_that_stores_intact(answers: list[Mode
         assert proposal.failure in LABELS and proposal.failure_reason.strip()
     else:
         assert check_diff(proposal.diff, SPEC, MODES).legal
-    assert not agent.answers or proposal.failure is None  # repairs stop at the first usable answer
+    assert not agent.answers or proposal.failure is None  # the session stops at the first accepted submission
 
 
 @pytest.mark.parametrize("provider", ["anthropic", "openai"])
@@ -233,14 +234,14 @@ def test_propose_always_returns_a_proposal_that_stores_intact(answers: list[Mode
 @example(arguments=[{"hypothesis": "h\ud800", "diff": "x"}] * 3)
 def test_garbage_through_the_real_sdks_ends_as_a_labelled_proposal(provider: str, arguments: list[dict],
                                                                     lineage: FakeLineage) -> None:
-    """End to end through the SDK clients and the fake server: up to three answers (first + two
-    repairs), each sent back with its error while it is rejected."""
+    """End to end through the SDK clients and the fake server: up to three turns, each
+    rejected submission sent back as a tool result with its error."""
     from harness.agents.base import make_agent
 
     with FakeLLMServer() as server:  # one per example: answers left unused must not leak into the next
         server.push(*[ToolCall(a) for a in arguments])
         base_url = server.anthropic_base_url if provider == "anthropic" else server.openai_base_url
-        agent = make_agent(provider, proposals_file=None, seed=0, base_url=base_url, max_retries=0)
+        agent = make_agent(provider, proposals_file=None, seed=0, base_url=base_url, max_retries=0, max_turns=3)
         proposal = agent.propose(lineage.ctx())
         assert server.count() == 3 - server.pending()
     assert_stored_intact(proposal)

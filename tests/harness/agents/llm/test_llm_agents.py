@@ -1,4 +1,6 @@
-"""The anthropic and openai agents, with the real SDK clients against the local fake server."""
+"""The anthropic and openai agents, with the real SDK clients against the local fake server:
+answers, rejections, API failures, the cache, secrets, options (single-turn sessions; the
+multi-turn ones are in test_sessions.py)."""
 
 from __future__ import annotations
 
@@ -77,14 +79,18 @@ def test_a_good_edit_becomes_a_canonical_diff_with_usage_and_cost(provider, serv
     (request,) = server.requests
     assert request.path == path_of(provider)
     body = request.body
+    names = ["list_files", "read_file", "grep", "show_trial", "check_edit", "note", "submit_trial"]
     if provider == "anthropic":
-        assert body["tools"][0]["name"] == "submit_trial"
-        assert body["tool_choice"] == {"type": "tool", "name": "submit_trial"}
-        assert "research agent" in body["system"] and body["max_tokens"] == 8192
+        assert [t["name"] for t in body["tools"]] == names
+        assert body["tool_choice"] == {"type": "auto"}
+        (system,) = body["system"]
+        assert "research agent" in system["text"] and system["cache_control"] == {"type": "ephemeral"}
+        assert body["messages"][-1]["content"][-1]["cache_control"] == {"type": "ephemeral"}
+        assert body["max_tokens"] == 8192 and "thinking" not in body
     else:
-        assert body["tools"][0]["function"]["name"] == "submit_trial"
-        assert body["tool_choice"] == "required"
-        assert body["messages"][0]["role"] == "system"
+        assert [t["function"]["name"] for t in body["tools"]] == names
+        assert body["tool_choice"] == "auto"
+        assert body["messages"][0]["role"] == "system" and "reasoning_effort" not in body
     assert "# Files of the parent trial t0000" in request.prompt()
 
 
@@ -104,7 +110,7 @@ def test_a_rejected_answer_goes_back_with_the_exact_error(provider, server, line
         block = result["content"][0]
         assert block["type"] == "tool_result" and block["is_error"] is True
         assert block["tool_use_id"] == tool_use["id"]
-        assert error in block["content"] and "(correction 1 of 2)" in block["content"]
+        assert error in block["content"] and "(2 rejections left before the session ends)" in block["content"]
     else:
         assistant, tool = messages[-2], messages[-1]
         call = assistant["tool_calls"][0]
@@ -132,7 +138,7 @@ def test_answers_that_never_parse_end_as_malformed(provider, server, lineage, tm
     assert len(server.requests) == 2
     assert proposal.diff == ""
     assert label_of(proposal, tmp_path) == "malformed_proposal"
-    assert proposal.hypothesis.startswith("(no usable answer from")
+    assert proposal.hypothesis.startswith("(no usable proposal from")
     error = server.requests[1].prompt()
     assert ("not valid JSON" in error) if provider == "openai" else ("'hypothesis' must be a non-empty string" in error)
 
@@ -142,7 +148,7 @@ def test_a_text_answer_without_tool_call_is_repaired(provider, server, lineage):
     server.push(Text("I think we should use a GRU."), ToolCall(GOOD))
     proposal = make(provider, server).propose(lineage.ctx())
     assert proposal.hypothesis == GOOD["hypothesis"]
-    assert "the answer has no submit_trial tool call" in server.requests[1].prompt()
+    assert "Your answer called no tool" in server.requests[1].prompt()
 
 
 def test_json_written_as_text_is_accepted(server, lineage):
@@ -169,7 +175,7 @@ def test_a_specialist_is_held_to_its_files(server, lineage):
     assert proposal.specialist == "arch"
     assert "train.py is outside your specialty 'arch', which may edit only model.py, infer.py, config.py" \
         in server.requests[1].prompt()
-    assert "## Your specialty: arch" in server.requests[0].body["system"]
+    assert "## Your specialty: arch" in server.requests[0].body["system"][0]["text"]
 
 
 def test_a_syntax_error_is_sent_back_and_kept_when_never_fixed(server, lineage, tmp_path):
@@ -216,8 +222,9 @@ def test_failure_fields_are_used_once_proposal_has_them(server, lineage, monkeyp
     server.push(*[ToolCall(NOT_APPLYING)] * 3)
     proposal = make("anthropic", server).propose(lineage.ctx())
     assert proposal.failure == "apply_failed"
-    assert proposal.failure_reason.startswith("anthropic model claude-opus-4-5: answer rejected 3 times; "
-                                              "last error: edit 1 (config.py): the search text was not found")
+    assert proposal.failure_reason.startswith("anthropic model claude-opus-4-5: session ended (rejected): "
+                                              "submit_trial was rejected 3 times; last error: edit 1 (config.py): "
+                                              "the search text was not found")
     assert proposal.diff == ""
 
 
@@ -277,7 +284,10 @@ def test_a_cached_answer_makes_no_request(provider, server, lineage, tmp_path):
     second = again.propose(lineage.ctx())
     assert len(server.requests) == 2  # no new request
     assert again.requests_made == 0
-    assert second == first  # same diff, hypothesis and usage (paid once, recorded once)
+    # same diff, hypothesis and usage (paid once, recorded once); the transcript says the turns were replayed
+    assert second.model_copy(update={"transcript": None}) == first.model_copy(update={"transcript": None})
+    turns = [json.loads(line) for line in second.transcript.content.decode().splitlines()]
+    assert [t["replayed"] for t in turns if t["type"] == "assistant"] == [True, True]
 
 
 def test_a_run_stopped_mid_repair_resumes_from_the_cached_attempts(server, lineage, tmp_path):
@@ -289,7 +299,7 @@ def test_a_run_stopped_mid_repair_resumes_from_the_cached_attempts(server, linea
     server.push(ToolCall(GOOD))
     proposal = make("openai", server, cache_dir=cache).propose(lineage.ctx())
     assert len(server.requests) == 3  # attempt 0 replayed from the cache, attempt 1 asked
-    assert "the search text was not found" in server.requests[2].prompt()  # the repair, rebuilt from the cache
+    assert "the search text was not found" in server.requests[2].prompt()  # the tool result, rebuilt from the cache
     assert '+BACKBONE = "vjepa_l"' in proposal.diff
 
 
@@ -400,6 +410,7 @@ def test_the_collision_e2e_server_keeps_giving_edits_that_apply(provider, tmp_pa
             new_files = {p: (tmp_path / f"new{len(lin.records)}" / p).read_text() for p in lin.files[lin.best_id]}
             lin.add(hypothesis=proposal.hypothesis, label="keep", score=0.8 + len(lin.records) / 100,
                     parent=lin.best_id, files=new_files, diff=proposal.diff)
-        assert len(fake.requests) == 3
+            assert proposal.notes and proposal.notes[0].startswith(f"trial {len(lin.records) - 1}: ")
+        assert len(fake.requests) == 9 and fake.refused == []  # three turns a session
     finally:
         fake.stop()

@@ -56,12 +56,12 @@ def test_a_run_learns_from_its_lineage_and_keeps_no_key(provider, tmp_path, monk
     assert labels[:2] == ["keep", "apply_failed"]
     assert labels[2] in ("keep", "not_improved")
     t2 = records[2].trial.proposal
-    assert t2.agent == provider and t2.usage.input_tokens == 1000 and t2.model == agent.model
-    # the request for t0002 showed the model the failure of t0001
-    assert len(fake.requests) == 4
+    assert t2.agent == provider and t2.usage.input_tokens == 2700 and t2.model == agent.model
+    # the session of t0002 (three turns) opened with the failure of t0001
+    assert len(fake.requests) == 6
     prompt = fake.requests[3].prompt()
     assert "### t0001 <- t0000: FAIL apply_failed" in prompt
-    assert "evaluator: " in prompt and "answer rejected 3 times" in prompt
+    assert "evaluator: " in prompt and "submit_trial was rejected 3 times" in prompt
     # the key reached the server's auth header only: not the lineage (objects included) nor the scratch space
     objects = subprocess.run(["git", "-C", str(run_dir), "cat-file", "--batch-all-objects", "--batch"],
                              capture_output=True, check=True).stdout

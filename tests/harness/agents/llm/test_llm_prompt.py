@@ -55,7 +55,7 @@ def test_prompt_carries_the_brief_rules_files_and_view():
     assert "noise margin 0.025" in system
     assert "Train phase: 60 s wallclock per seed" in system
     assert "Eval phase: 30 s" in system and "5,000,000 bytes" in system and "300 changed lines" in system
-    assert "You may edit only: config.py, model.py, train.py, infer.py." in system
+    assert "## Your files\nYou may edit config.py, model.py, train.py, infer.py." in system
     assert "in particular data.py" in system
     assert "evaluator's code and the held-out data are out of your reach" in system
     assert "tamper" in system and "illegal_edit" in system
@@ -66,7 +66,7 @@ def test_prompt_carries_the_brief_rules_files_and_view():
         assert text.rstrip("\n") in user
     assert "# Lineage: 4 trials so far" in user
     assert "### t0001 <- t0000 [arch]: FAIL crash" in user
-    assert user.rstrip().endswith("then call submit_trial.")
+    assert user.rstrip().endswith("check your edit, then call submit_trial.")
     assert "Propose trial t0004. Build on the current best t0002" in user
     assert prompt.parent == "t0002" and prompt.trial == "t0004"
 
@@ -75,7 +75,7 @@ def test_specialist_prompt_restricts_the_editable_files():
     prompt = build_prompt(lineage_with_history().ctx(specialist="arch"))
     assert "## Your specialty: arch" in prompt.system
     assert "Architecture: which frozen backbone's features to use" in prompt.system
-    assert "You may edit only: model.py, infer.py, config.py (your specialty's share" in prompt.system
+    assert "You may edit only model.py, infer.py, config.py. Other specialists" in prompt.system
     assert "Knobs of your specialty: BACKBONE, ENCODER, HEAD, LOSS." in prompt.system
     assert "- LR in config.py" not in prompt.system
     assert "## model.py (editable)" in prompt.user
