@@ -15,17 +15,14 @@ import pytest
 
 from conftest import harness
 from harness.recipe_loader import load_recipe
-from upstream_bundles import use_bundles
+from upstream_bundles import recipe_upstream
 
 RECIPE = "parameter-golf"
 
 
 @pytest.fixture
 def upstream(tmp_path, monkeypatch):
-    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
-    source = load_recipe(RECIPE).spec.source
-    use_bundles(monkeypatch, [source.url])
-    return source
+    return recipe_upstream(monkeypatch, tmp_path / "cache", RECIPE)
 
 
 def test_recipe_check_runs_the_cpu_baseline_on_upstream_code(upstream):

@@ -18,17 +18,14 @@ import pytest
 
 from conftest import edit_diff, harness, replay_json, write_proposals
 from harness.recipe_loader import load_recipe
-from upstream_bundles import bundle_for, use_bundles
+from upstream_bundles import bundle_for, recipe_upstream
 
 RECIPE = "nanochat-d12"
 
 
 @pytest.fixture
 def upstream(tmp_path, monkeypatch):
-    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
-    source = load_recipe(RECIPE).spec.source
-    use_bundles(monkeypatch, [source.url])
-    return source
+    return recipe_upstream(monkeypatch, tmp_path / "cache", RECIPE)
 
 
 def git_lines(repo: Path, *args: str) -> list[str]:
