@@ -21,7 +21,6 @@ crash leaves either the old or the new state.
 from __future__ import annotations
 
 import gc
-import json
 import os
 import subprocess
 import threading
@@ -58,6 +57,7 @@ from ._git import (
     object_id,
     parse_message,
 )
+from .canonical_json import canonical_json
 from .fast_apply import apply_plain, build_tree
 
 LEDGER_REF = "refs/heads/ledger"
@@ -133,7 +133,7 @@ def dump_json(model) -> bytes:  # noqa: ANN001 - any pydantic model
     not survive a round trip)."""
     data = model.model_dump(mode="json", exclude_defaults=True)
     try:
-        text = json.dumps(data, sort_keys=True, indent=1, ensure_ascii=True, allow_nan=False)
+        text = canonical_json(data)
     except ValueError as exc:
         raise LineageError(f"cannot store {type(model).__name__}: {exc} (NaN or infinity)") from exc
     return (text + "\n").encode("ascii")
