@@ -789,7 +789,7 @@ class Lineage:
     # -- crash recovery (only with the run's lock held: no other writer exists) ------
 
     def discard_interrupted_writes(self, wait_s: float = 5.0) -> list[str]:
-        """Remove what a writer killed mid-write left: git's temporary object files and the
+        """Remove what a writer killed mid-write left: temporary object and pack files and the
         scratch index files of `apply_diff` (older than a minute), and ref lock files.
         Nothing references them.
 
@@ -799,7 +799,8 @@ class Lineage:
         # Young temporary files may be those of a `replay --rerun` writing its verdict
         # beside the run (it takes no run lock): only what is older than a minute goes.
         cutoff = time.time() - 60
-        candidates = sorted(self.git.objects.glob("??/tmp_obj_*")) + sorted((self.scratch / "tmp").glob("index-*"))
+        candidates = sorted(self.git.objects.glob("??/tmp_obj_*")) + sorted(self.git.objects.glob("pack/tmp_pack_*"))
+        candidates += sorted((self.scratch / "tmp").glob("index-*"))
         leftovers = [path for path in candidates if _mtime(path) < cutoff]
         for path in leftovers:
             path.unlink(missing_ok=True)
