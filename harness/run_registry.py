@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+import tempfile
 from pathlib import Path
 
-from sandboxes.local_jail import covers
+from harness.recipe_loader import RECIPES_ROOT
+from sandboxes.local_jail import covers, interpreter_paths
 
 STATE_DIR_ENV = "HARNESS_STATE_DIR"
 """Environment variable naming the folder that holds the registry."""
@@ -79,3 +81,21 @@ def other_runs(run_dir: Path, keep_visible: list[Path]) -> list[Path]:
             continue
         out.append(folder)
     return out
+
+
+def hidden_paths(run_dir: Path, evaluator_source: Path) -> list[Path]:
+    """What no phase (nor an outside agent's command) may see, even by its host path (where
+    the sandbox can hide it).
+
+    The whole run folder (lineage, held-out data, the evaluator copy, every
+    trial's folders: a phase's own mounts stay visible), the recipe's evaluator
+    source, the shipped recipes (their data generators would regenerate the
+    held-out labels) and every other run folder of this user that the harness
+    knows of (a recipe with fixed seeds has the same held-out labels in each)."""
+    hidden = [run_dir.resolve(), evaluator_source.resolve()]
+    if RECIPES_ROOT.is_dir():
+        hidden.append(RECIPES_ROOT)
+    # A run folder holding the interpreter or the phase roots' folder stays visible (hiding
+    # it would stop every phase; the local sandbox refuses such a hidden path).
+    hidden += other_runs(run_dir, [*interpreter_paths(), Path(tempfile.gettempdir())])
+    return hidden

@@ -13,7 +13,6 @@ from __future__ import annotations
 import inspect
 import shlex
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,11 +24,9 @@ from evaluators.legality import check_python_syntax
 from evaluators.outputs import OutputFinding, ScanLimits, scan_folder
 from harness.eval_view import build_view
 from harness.evaluator_code import EvaluatorCodeError, load_entry, snapshot_evaluator
-from harness.recipe_loader import RECIPES_ROOT
-from harness.run_registry import other_runs
+from harness.run_registry import hidden_paths
 from harness.types import Label, Outcome, PhaseUsage, RecipeSpec, Trial, TrialRecord
 from sandboxes.base import Limits, Mount, PhaseRequest, PhaseResult, Sandbox
-from sandboxes.local_jail import interpreter_paths
 from trajectories.lineage import Lineage
 
 
@@ -234,20 +231,7 @@ class TrialExecutor:
     # -- pieces -------------------------------------------------------------
 
     def _hidden(self) -> list[Path]:
-        """What no phase may see, even by its host path (where the sandbox can hide it).
-
-        The whole run folder (lineage, held-out data, the evaluator copy, every
-        trial's folders: a phase's own mounts stay visible), the recipe's evaluator
-        source, the shipped recipes (their data generators would regenerate the
-        held-out labels) and every other run folder of this user that the harness
-        knows of (a recipe with fixed seeds has the same held-out labels in each)."""
-        hidden = [self.paths.run_dir.resolve(), self.evaluator_source.resolve()]
-        if RECIPES_ROOT.is_dir():
-            hidden.append(RECIPES_ROOT)
-        # A run folder holding the interpreter or the phase roots' folder stays visible (hiding
-        # it would stop every phase; the local sandbox refuses such a hidden path).
-        hidden += other_runs(self.paths.run_dir, [*interpreter_paths(), Path(tempfile.gettempdir())])
-        return hidden
+        return hidden_paths(self.paths.run_dir, self.evaluator_source)
 
     def _eval_view(self, dest: Path) -> Path:
         """The evaluator files the eval phase sees: the allow-list of `evaluator.eval_files`

@@ -67,6 +67,9 @@ class PhaseRequest(Frozen):
     (`LocalSandbox.mount_isolated`). Mounts inside a hidden folder stay visible."""
     log_path: Path
     """Host file where the (capped) log is written."""
+    network: bool = False
+    """Whether the phase may reach the network. Trial phases never do; an outside agent's command
+    does (its model API). Only the local sandbox grants it; the Docker sandbox refuses such a request."""
 
 
 class PhaseResult(Frozen):

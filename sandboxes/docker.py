@@ -652,6 +652,8 @@ class _SharedSink:
 
 
 def _validate_docker_targets(request: PhaseRequest) -> None:
+    if request.network:
+        raise SandboxError("the Docker sandbox runs phases without network; run this phase in the local sandbox")
     # A container sees only its mounts, so `hidden` needs no work here, except inside a
     # mount, where a bind mount would show it.
     for mount in request.mounts:

@@ -35,7 +35,8 @@ What it protects against
   interface is loopback and it is down, so no connection can be made, not even
   to a service of the host on 127.0.0.1. Where no namespace can be created the
   sandbox runs without one, sets `network_isolated = False` and logs a warning
-  once.
+  once. A request with `network=True` (an outside agent's command, never a
+  trial phase) keeps the host's network and every other protection.
 * **Runaway time.** The host measures the wallclock with `time.monotonic` and,
   at the cap, SIGKILLs the whole process group (and with it the PID namespace).
 * **Leftover processes.** After every phase the process group is SIGKILLed.
@@ -530,7 +531,9 @@ class LocalSandbox:
             "rlimits": self._rlimits(request.limits),
             "cgroup_procs": [] if self.isolation.jail else procs,
         }
-        wrapped = [*self.isolation.prefix, sys.executable, "-I", "-S", "-c", _SHIM, json.dumps(config), *argv]
+        # A phase granted the network keeps the host's network namespace, and every other namespace.
+        prefix = [arg for arg in self.isolation.prefix if not (request.network and arg == "--net")]
+        wrapped = [*prefix, sys.executable, "-I", "-S", "-c", _SHIM, json.dumps(config), *argv]
         if not self.isolation.jail:
             return wrapped, ()
         needed = [root, *interpreter_paths()]
@@ -558,7 +561,7 @@ class LocalSandbox:
             "wallclock_s": limits.wallclock_s,
             "memory_data_bytes": limits.memory_mb << 20,
             "output_bytes": limits.output_bytes,
-            "network": "none" if self.network_isolated else "host",
+            "network": "none" if self.network_isolated and not request.network else "host",
             "host_read_only": self.mount_isolated,
             "hidden_paths": len(request.hidden) if self.mount_isolated else 0,
         }

@@ -21,7 +21,7 @@ from typing import Any, Callable, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.types import Proposal, RecipeSpec, TrialRecord, code_origin
+from harness.types import Proposal, RecipeSpec, TrialRecord, code_origin, trial_number
 
 
 class AgentError(Exception):
@@ -50,6 +50,10 @@ class AgentContext(BaseModel):
     """Number of the trial this proposal will become."""
     list_files: Callable[[str], list[str]] | None = None
     """`list_files(trial_id)`: the editable files of that trial's code, sorted."""
+    export_files: Callable[[str, Path], None] | None = None
+    """`export_files(trial_id, folder)`: write every file of that trial's code (protected ones
+    too, as the trial phases see them; never the evaluator or data) into an empty folder: the
+    work tree of an outside agent's command."""
     fidelity: str | None = None
     """Fidelity level this proposal will run at (None: the recipe's default level)."""
     fidelity_policy: Literal["fixed", "halving"] = "fixed"
@@ -75,6 +79,12 @@ class AgentContext(BaseModel):
             if rec.trial.id == trial_id:
                 return rec
         return None
+
+    def earlier_under_way(self) -> int:
+        """Proposals started before this one that are not in `records` yet (prepared at the
+        same time, `--proposers`): they become the trials numbered just below `trial_number`."""
+        top = max((trial_number(rec.trial.id) for rec in self.records), default=-1)
+        return max(0, self.trial_number - top - 1)
 
     def level(self) -> str:
         """The level this proposal runs at."""
@@ -118,6 +128,8 @@ AGENTS: dict[str, str] = {
     "scripted": "harness.agents.scripted:ScriptedAgent",
     "anthropic": "harness.agents.llm.anthropic_agent:AnthropicAgent",
     "openai": "harness.agents.llm.openai_agent:OpenAIAgent",
+    "command": "harness.agents.command.agent:CommandAgent",
+    "team": "harness.agents.llm.team:TeamAgent",
 }
 """Agent name -> `module:Class`. Modules are imported only when their agent is made."""
 

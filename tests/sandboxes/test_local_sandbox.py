@@ -103,6 +103,43 @@ def test_loopback_is_down_and_alone(sandbox, tmp_path):
     assert result.log_tail == "['lo']"
 
 
+def test_network_grant_reaches_host_services_and_keeps_the_jail(sandbox, tmp_path):
+    """`network=True` (an outside agent's command) keeps the host's network, nothing else changes."""
+    if not (sandbox.network_isolated and sandbox.mount_isolated):
+        pytest.skip("no network namespace or jail here")
+    import socket
+
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "labels.csv").write_text("held out\n")
+    phase = _Phase(sandbox, tmp_path)
+    code = (
+        "import os, socket, sys\n"
+        "socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=3).close()\n"
+        "print('CONNECTED', os.listdir(sys.argv[2]))\n"
+    )
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        port = str(server.getsockname()[1])
+        request = phase.request(["python", "-c", code, port, str(secret)])
+        granted = sandbox.run(request.model_copy(update={"network": True, "hidden": [secret]}))
+        refused = sandbox.run(request.model_copy(update={"hidden": [secret]}))
+    assert granted.exit_code == 0, granted.log_tail
+    assert granted.log_tail == "CONNECTED []"  # reached the host service; the hidden folder stays empty
+    assert granted.limits["network"] == "host" and granted.limits["host_read_only"] is True
+    assert refused.exit_code != 0 and "CONNECTED" not in refused.log_tail
+    assert refused.limits["network"] == "none"
+
+
+def test_docker_refuses_a_network_grant(tmp_path):
+    from sandboxes.docker import _validate_docker_targets
+
+    request = _Phase(LocalSandbox(namespaces=False), tmp_path).request(["true"]).model_copy(update={"network": True})
+    with pytest.raises(SandboxError, match="without network"):
+        _validate_docker_targets(request)
+
+
 def test_phase_sees_only_its_own_processes(sandbox, tmp_path):
     if not sandbox.pid_isolated:
         pytest.skip("no PID namespace here")

@@ -45,7 +45,7 @@ from harness.agents.llm.tools import Workbench
 from harness.agents.llm.transcript import TRANSCRIPT_FORMAT, TranscriptRecorder
 from harness.agents.llm.view import ViewOptions
 from harness.agents.storable import without_surrogates
-from harness.types import Proposal, Usage
+from harness.types import Proposal, Transcript, Usage
 
 LOCAL_DUMMY_KEY = "harness-no-key"
 """Sent to a `base_url` server when no key is set in the environment (local servers ignore it)."""
@@ -248,11 +248,6 @@ class LLMAgent:
 
     def _proposal(self, ctx: AgentContext, prompt: Prompt, result: SessionResult, *, hypothesis: str, diff: str,
                   parent: str, expected_delta: float | None, **extra: Any) -> Proposal:
-        fields: dict[str, Any] = {}
-        if "transcript" in Proposal.model_fields:
-            from harness.types import Transcript  # the lineage's transcript storage
-
-            fields["transcript"] = Transcript(format=TRANSCRIPT_FORMAT, text=result.transcript)
         return Proposal(
             hypothesis=self.scrub(hypothesis),
             diff=self.scrub(diff),
@@ -263,7 +258,7 @@ class LLMAgent:
             model=self.model,
             usage=result.usage,
             notes=list(result.bench.notes),
-            **fields,
+            transcript=Transcript(format=TRANSCRIPT_FORMAT, content=result.transcript.encode("utf-8")),
             **extra,
         )
 

@@ -28,7 +28,7 @@ def test_known_agents_are_made(tmp_path):
 
 
 def test_unknown_agent_lists_the_known_ones():
-    with pytest.raises(AgentError, match=r"unknown agent 'gpt'; known agents: anthropic, bayes, openai, random, scripted"):
+    with pytest.raises(AgentError, match=r"unknown agent 'gpt'; known agents: anthropic, bayes, command, openai, random, scripted"):
         make_agent("gpt", proposals_file=None, seed=0)
 
 
