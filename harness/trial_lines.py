@@ -12,13 +12,17 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 
+from trajectories.agent_text import strip_controls
+
 HYPOTHESIS_WIDTH = 60
 _COLOURS = {"keep": "\x1b[1;32m", "discard": "\x1b[33m", "fail": "\x1b[31m"}
 _RESET = "\x1b[0m"
 
 
 def printable(text: str, width: int) -> str:
-    """One line of at most `width` characters, without control characters."""
+    """One line of at most `width` characters, without control sequences (trajectories/agent_text.py)
+    or any other control character."""
+    text = strip_controls(text)
     line = " ".join("".join(c if unicodedata.category(c)[0] != "C" else " " for c in text).split())
     return line if len(line) <= width else line[: width - 1] + "…"
 

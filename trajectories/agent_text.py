@@ -20,8 +20,6 @@ import json
 import re
 from typing import Any
 
-from rich.markup import escape as escape_markup
-
 # ESC-introduced sequences: CSI (ESC [ ... final), OSC / DCS / SOS / PM / APC strings (up to BEL
 # or ESC \), and two-character escapes (ESC + one byte); C1 equivalents (\x9b CSI, \x9d OSC, ...).
 _ESCAPE_SEQUENCES = re.compile(
@@ -44,6 +42,8 @@ def strip_controls(text: str) -> str:
 
 def escape_console(text: str) -> str:
     """`text` ready for a rich console: control sequences stripped, rich markup escaped."""
+    from rich.markup import escape as escape_markup  # on first use: plain-text printers need no rich
+
     return escape_markup(strip_controls(text))
 
 
