@@ -137,7 +137,7 @@ class Run:
         lineage = Lineage.init(run_dir)
         reporter.note(f"preparing data with the evaluator of recipe {recipe.spec.name!r}")
         digest = snapshot_evaluator(recipe.evaluator_dir, paths.evaluator)
-        prepare_data(recipe.spec, paths)
+        prepare_data(recipe.spec, paths, fidelity)
         baseline_commit = lineage.commit_baseline(
             recipe.source_dir,
             BASELINE_HYPOTHESIS,
@@ -196,7 +196,7 @@ class Run:
                 f"({info.evaluator_digest[:12]} -> {digest[:12]}); a run cannot change its evaluator"
             )
         if not paths.heldout_labels.is_dir():
-            prepare_data(info.recipe, paths)
+            prepare_data(info.recipe, paths, baseline.trial.fidelity if baseline else fidelity)
         run = cls(recipe, lineage, paths, info, sandbox, agent, reporter, fidelity, gpus, lock)
         run.reap_orphans()
         run._repair()

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from harness.evaluator_code import load_entry
+from harness.evaluator_code import load_entry, takes_keyword
 from harness.run_registry import register, registry_file
 from harness.trial_exec import RunPaths
 from harness.types import RecipeSpec
@@ -22,10 +22,12 @@ class RunError(Exception):
     """The run cannot start or continue; the message says why and what to do."""
 
 
-def prepare_data(spec: RecipeSpec, paths: RunPaths) -> None:
+def prepare_data(spec: RecipeSpec, paths: RunPaths, fidelity: str | None = None) -> None:
     """Run the evaluator's `prepare` into a fresh folder, then move it into place in one
     rename: a run killed while preparing never finds half its data (the held-out labels
-    folder exists only once everything is written)."""
+    folder exists only once everything is written). A `prepare` that takes a `fidelity`
+    keyword is told the run's level (the baseline's), e.g. to make a small data set
+    for a CPU level; every trial of the run sees the same data."""
     partial = paths.scratch / "data.partial"
     for folder in (partial, paths.data):
         if folder.exists():
@@ -35,7 +37,10 @@ def prepare_data(spec: RecipeSpec, paths: RunPaths) -> None:
     for folder in folders:
         folder.mkdir(parents=True)
     prepare = load_entry(paths.evaluator, spec.evaluator.prepare)
-    prepare(*folders)
+    if fidelity is not None and takes_keyword(prepare, "fidelity"):
+        prepare(*folders, fidelity=fidelity)
+    else:
+        prepare(*folders)
     os.rename(partial, paths.data)
 
 
