@@ -9,6 +9,7 @@ then audited the ways a user would:
 * record: every trial's git work (the loop's calls, no sandbox), total and per trial;
 * replay (API): `harness.replay.replay(run)`, the full verification plus the keep rule;
 * replay --verify (CLI): `python -m harness.cli replay RUN --verify`;
+* replay (CLI table) and replay --json (CLI): `harness replay RUN` and `harness replay RUN --json`;
 * analyze --json (CLI): `python -m harness.cli analyze RUN --json`;
 * report --html (CLI): `python -m harness.cli report RUN --html FILE`.
 
@@ -25,7 +26,13 @@ size, and the growth from the smallest to the largest size next to the size
 ratio: growth <= size ratio means at most linear. CLI rows include the start
 of a Python interpreter (one to a few seconds: imports).
 
-    python bench/lineage_scale.py [--sizes 1000,10469] [--slices 10] [--reps 3] [--seed 0] [--keep DIR]
+The figures are compared with issue 18's goals at 10,469 trials (scaled linearly
+to the largest size), and with the smaller size (the growth). `--json` prints the
+same figures as one object (`record_s`, `verify_s`, `replay_s`, `replay_json_s`,
+`analyze_s`, `report_s`, ... at the largest size).
+
+    python bench/lineage_scale.py [--sizes 1000,10469 | --trials N] [--slices 10] [--reps 3] [--seed 0]
+                                  [--fsync committed|none] [--json] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -47,10 +54,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synthetic_lineage import LineageRecorder, plan_trials  # noqa: E402
 
+import trajectories.lineage as lineage_module  # noqa: E402
 from harness.replay import replay  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-STEPS = ["record", "replay (API)", "replay --verify (CLI)", "analyze --json (CLI)", "report --html (CLI)"]
+STEPS = ["record", "replay (API)", "replay --verify (CLI)", "replay (CLI table)", "replay --json (CLI)",
+         "analyze --json (CLI)", "report --html (CLI)"]
+JSON_KEYS = {"record": "record_s", "replay (API)": "replay_api_s", "replay --verify (CLI)": "verify_s",
+             "replay (CLI table)": "replay_s", "replay --json (CLI)": "replay_json_s",
+             "analyze --json (CLI)": "analyze_s", "report --html (CLI)": "report_s"}
+"""`--json` names of the steps' wall seconds (at the largest size)."""
+GOALS_S = {"record": 60.0, "replay --verify (CLI)": 5.0, "replay (CLI table)": 5.0, "replay --json (CLI)": 5.0,
+           "analyze --json (CLI)": 5.0, "report --html (CLI)": 5.0}
+GOAL_TRIALS = 10469
+"""Issue 18's goals: wall seconds at 10,469 trials on the 2-core machine (scaled linearly for other sizes)."""
 
 
 class Clock:
@@ -83,12 +100,12 @@ class Clock:
         return result
 
 
-def cli(*args: str) -> tuple[Clock, str]:
+def cli(*args: str, ok_codes: tuple[int, ...] = (0,)) -> tuple[Clock, str]:
     """Run `python -m harness.cli ARGS` with this tree first on the path; (its clock, stdout)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     with Clock() as clock:
         done = subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, env=env)
-    if done.returncode != 0:
+    if done.returncode not in ok_codes:
         raise SystemExit(f"error: harness {' '.join(args)} exited {done.returncode}: {done.stderr[-2000:] or done.stdout[-2000:]}")
     return clock, done.stdout
 
@@ -120,6 +137,12 @@ def audit(size: int, folder: Path) -> dict[str, Clock]:
     if not report.verified or len(report.trials) != size:
         raise SystemExit(f"error: the {size}-trial run does not verify: {report.problems[:5]}")
     clocks["replay --verify (CLI)"], _ = cli("replay", str(run_dir), "--verify")
+    clocks["replay (CLI table)"], out = cli("replay", str(run_dir))
+    if out.count("\n") < size:
+        raise SystemExit(f"error: the replay table has {out.count(chr(10))} lines for {size} trials")
+    clocks["replay --json (CLI)"], out = cli("replay", str(run_dir), "--json")
+    if len(json.loads(out)["trials"]) != size:
+        raise SystemExit("error: replay --json lists the wrong number of trials")
     clocks["analyze --json (CLI)"], out = cli("analyze", str(run_dir), "--json")
     if json.loads(out)["trials"] != size:
         raise SystemExit(f"error: analyze saw {json.loads(out)['trials']} trials, not {size}")
@@ -160,15 +183,53 @@ def table(sizes: list[int], results: dict[int, dict[str, Clock]]) -> str:
     return "\n".join(lines)
 
 
+def goal_lines(sizes: list[int], results: dict[int, dict[str, Clock]]) -> str:
+    large = sizes[-1]
+    lines = [f"goals at {large} trials (issue 18's, scaled from {GOAL_TRIALS}): wall s / goal s = ratio"]
+    for step, goal in GOALS_S.items():
+        scaled = goal * large / GOAL_TRIALS
+        wall = results[large][step].wall
+        lines.append(f"  {step:<22}{wall:>9.2f} / {scaled:>7.2f} = {wall / scaled:.2f}  "
+                     f"{'met' if wall <= scaled else 'MISSED'}")
+    return "\n".join(lines)
+
+
+def as_json(sizes: list[int], results: dict[int, dict[str, Clock]], fsync: str) -> dict:
+    small, large = sizes[0], sizes[-1]
+    data: dict = {"trials": large, "fsync": fsync, "cpus": os.cpu_count()}
+    data.update({JSON_KEYS[step]: round(results[large][step].wall, 3) for step in STEPS})
+    data["cpu_s"] = {JSON_KEYS[step]: round(results[large][step].cpu, 3) for step in STEPS}
+    data["baseline_trials"] = small
+    data["baseline"] = {JSON_KEYS[step]: round(results[small][step].wall, 3) for step in STEPS}
+    data["growth"] = {JSON_KEYS[step]: round(results[large][step].wall / results[small][step].wall, 3) for step in STEPS}
+    data["size_ratio"] = round(large / small, 3)
+    data["goal_ratio"] = {JSON_KEYS[step]: round(results[large][step].wall / (goal * large / GOAL_TRIALS), 3)
+                          for step, goal in GOALS_S.items()}
+    return data
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1000,10469", help="comma-separated trial counts, smallest first")
+    parser.add_argument("--sizes", default=None, help="comma-separated trial counts, smallest first "
+                        "(default 1000,10469)")
+    parser.add_argument("--trials", type=int, default=None,
+                        help="the run size of interest: --sizes N/10,N (the smaller one is the baseline of the growth)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object with the figures instead of tables")
+    parser.add_argument("--fsync", choices=["committed", "none"], default=None,
+                        help="core.fsync of the recorded runs (default: a new lineage's, committed)")
     parser.add_argument("--slices", type=int, default=10, help="slices each run is recorded in, sizes in turn")
     parser.add_argument("--reps", type=int, default=3, help="repetitions of the audits (the median is shown)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic runs")
     parser.add_argument("--keep", type=Path, default=None, help="keep the runs and reports in this folder")
     args = parser.parse_args()
-    sizes = sorted(int(x) for x in args.sizes.split(","))
+    if args.trials is not None and args.sizes is not None:
+        parser.error("give --trials or --sizes, not both")
+    if args.trials is not None:
+        sizes = [max(2, args.trials // 10), args.trials]
+    else:
+        sizes = sorted(int(x) for x in (args.sizes or "1000,10469").split(","))
+    if args.fsync is not None:
+        lineage_module.DURABLE_FSYNC = args.fsync
     if len(sizes) < 2 or sizes[0] < 2:
         parser.error("--sizes needs at least two sizes of 2 trials or more")
     if args.slices < 1 or args.slices > sizes[0] or args.reps < 1:
@@ -180,9 +241,14 @@ def main() -> int:
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)
-    print(f"lineage at scale: synthetic collision runs, seed {args.seed}, {os.cpu_count()} CPUs; "
-          f"recorded in {args.slices} slices in turn, audits: median of {args.reps}")
+    if args.json:
+        print(json.dumps(as_json(sizes, results, lineage_module.DURABLE_FSYNC)))
+        return 0
+    print(f"lineage at scale: synthetic collision runs, seed {args.seed}, {os.cpu_count()} CPUs, "
+          f"core.fsync={lineage_module.DURABLE_FSYNC}; recorded in {args.slices} slices in turn, "
+          f"audits: median of {args.reps}")
     print(table(sizes, results))
+    print(goal_lines(sizes, results))
     print("growth = time(largest) / time(smallest), of the wall clock and of the CPU time (this process and\n"
           "its children: git, the CLI); at most linear when growth <= size ratio. On a shared machine the\n"
           "wall clock also measures the load; the CPU time much less so.")

@@ -8,22 +8,29 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
-from trajectories.agent_text import escape_console as escape  # strips terminal controls too
-from rich.syntax import Syntax
 
 from harness import __version__
-from harness.recipe_loader import DEFAULT_RECIPE, RecipeError, load_recipe
+from harness.lazy_console import LazyConsole, escape
+
+# Imports of every command are made inside it: `harness --help` and each command's
+# `--help` start without loading pydantic models, rich, git access or the SDKs.
+DEFAULT_RECIPE = "collision"
+"""The recipe `run` and `sandbox build` use when none is named (harness.recipe_loader's default)."""
 
 # Logs and CI output are read in wide windows: do not wrap trial lines at 80 columns there.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+console = LazyConsole(highlight=False, width=None if sys.stdout.isatty() else 160)
+err_console = LazyConsole(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
 
-# Errors that are the user's input or the environment, reported in one line, never as a traceback.
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (RecipeError,)
+
+def load_recipe(name_or_path):
+    """`harness.recipe_loader.load_recipe`, imported when first needed."""
+    from harness.recipe_loader import load_recipe as load
+
+    return load(name_or_path)
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
+    """Errors that are the user's input or the environment, reported in one line, never as a traceback."""
     from harness.agents.base import AgentError
     from harness.evaluator_code import EvaluatorCodeError
     from harness.loop import RunError
@@ -33,8 +40,10 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from trajectories.report import ReportError
     from trajectories.lineage import LineageError
     from trajectories.anchor import AnchorError
+    from harness.recipe_loader import RecipeError
 
-    return EXPECTED_ERRORS + (
+    return (
+        RecipeError,
         AgentError, EvaluatorCodeError, RunError, RerunError, SandboxError, LineageError, TrajectoryImportError,
         ReportError, AnchorError,
     )
@@ -43,6 +52,8 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
 def main() -> None:
     try:
         cli(standalone_mode=False)
+    except SystemExit:
+        raise  # before the clauses below: naming the expected errors imports every command's modules
     except click.exceptions.Abort:
         err_console.print("aborted")
         sys.exit(130)
@@ -147,6 +158,18 @@ def _command_options(agent_name: str, agent_cmd, agent_timeout, agent_env, run_d
     return options
 
 
+def team_option(agent_name: str, team_file: Path, model: str | None, base_url: str | None) -> tuple[str, Path]:
+    """`--team FILE` stands for `--agent team` (the model and API come from the file)."""
+    from harness.loop import RunError
+
+    if agent_name not in ("random", "team"):
+        raise RunError(f"--team gives each specialist its own agent: leave out --agent {agent_name}")
+    if model is not None or base_url is not None:
+        raise RunError("--team sets each specialist's model and base_url in the team file: leave out "
+                       "--model and --base-url")
+    return "team", team_file
+
+
 def _parse_gpus(value: str | None) -> tuple[int, ...]:
     if not value:
         return ()
@@ -162,7 +185,8 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
 @cli.command()
 @click.argument("recipe", required=False)
 @click.option("--agent", "agent_name", default="random", show_default=True,
-              help="Who proposes trials: random, bayes, scripted, anthropic, openai or command (--agent-cmd).")
+              help="Who proposes trials: random, bayes, scripted, anthropic, openai or command (--agent-cmd); "
+                   "or a --team.")
 @click.option("--proposals", type=click.Path(path_type=Path), help="JSONL proposals for --agent scripted.")
 @click.option("--trials", type=click.IntRange(min=0), default=None,
               help="New trials to propose (the baseline t0000 comes on top)  [default: 20; with "
@@ -187,7 +211,10 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
 @click.option("--bracket", type=click.IntRange(min=1), default=None,
               help="halving: new proposals per bracket at the lowest level  [default: eta^(levels - 1)]")
 @click.option("--parallel", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Trials run at once; with K > 1 the next proposal is prepared while trials run.")
+              help="Trials run at once; with K > 1 proposals are prepared while trials run.")
+@click.option("--proposers", type=click.IntRange(min=1), default=None,
+              help="Proposals prepared at once, each on the lineage as it stands when it starts "
+                   "(default: --parallel).")
 @click.option("--gpus", help="GPU ids given to trials, e.g. 0,1,2,3.")
 @click.option("--gpus-per-trial", type=click.IntRange(min=0), default=None,
               help="GPUs each trial gets from --gpus (default: all of them when --parallel is 1, else 1).")
@@ -202,6 +229,17 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
 @click.option("--view-tokens", type=click.IntRange(min=500), help="Token budget of the lineage view (default 6000).")
 @click.option("--specialists", help="Comma-separated specialists of the recipe that take turns proposing.")
 @click.option("--max-cost", type=click.FloatRange(min=0), help="Stop proposing once proposals cost this many USD.")
+@click.option("--team", "team_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="TOML team file: per specialist its provider, model, API, thinking and focus (docs/agents.md); "
+                   "replaces --agent and --specialists.")
+@click.option("--max-turns", type=click.IntRange(min=1), help="Model turns per LLM session (default 40).")
+@click.option("--session-tokens", type=click.IntRange(min=1), help="Input + output tokens one LLM session may use.")
+@click.option("--session-cost", type=click.FloatRange(min=0, min_open=True), help="USD one LLM session may cost.")
+@click.option("--thinking-budget", type=click.IntRange(min=1024),
+              help="Anthropic extended thinking tokens per turn, interleaved with tool use.")
+@click.option("--reasoning-effort", type=click.Choice(["minimal", "low", "medium", "high"]),
+              help="OpenAI reasoning effort.")
+@click.option("--temperature", type=click.FloatRange(0, 2), help="Sampling temperature of the LLM agents.")
 @click.option("--anchor-to", type=click.Path(path_type=Path, dir_okay=False),
               help="Append an anchor line (docs/audit.md) to this file outside the run folder every "
                    "--anchor-every trials and when the run stops.")
@@ -217,11 +255,12 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
               help="For --agent command: pass this environment variable (e.g. its API key) to the command; "
                    "repeatable. Nothing else of the environment is passed.")
 def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, fidelity, fidelity_policy, budget,
-        eta, bracket, parallel, gpus, gpus_per_trial, cluster, resume, model, base_url, prices, max_repairs,
-        view_tokens, specialists, max_cost, anchor_to, anchor_every, anchor_sign, agent_cmd, agent_timeout, agent_env):
+        eta, bracket, parallel, proposers, gpus, gpus_per_trial, cluster, resume, model, base_url, prices, max_repairs,
+        view_tokens, specialists, max_cost, team_file, max_turns, session_tokens, session_cost, thinking_budget,
+        reasoning_effort, temperature, anchor_to, anchor_every, anchor_sign, agent_cmd, agent_timeout, agent_env):
     """Run trials of RECIPE (default: the CPU recipe `collision`) and record them in a lineage."""
     from harness.agents.base import make_agent
-    from harness.console import ConsoleReporter, fidelity_summary, label_counts, summary_table
+    from harness.console import ConsoleReporter, fidelity_summary, label_counts, summary_table, usage_lines
     from harness.loop import Run, RunError, check_specialists, default_run_id, describe_policy
 
     from harness.scheduler import plan_slots
@@ -234,7 +273,7 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
     if gpus_per_trial is None:
         gpus_per_trial = len(gpu_ids) if parallel == 1 else min(1, len(gpu_ids))
     try:
-        slots = plan_slots(parallel, gpu_ids, gpus_per_trial)
+        slots = plan_slots(parallel, gpu_ids, gpus_per_trial, proposers)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     if resume is not None:
@@ -254,20 +293,32 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
         run_dir = out / (run_id or default_run_id(loaded.spec.name, out))
     policy = _fidelity_policy(fidelity_policy, budget, eta, bracket)
     effective = info.fidelity_policy if resume is not None else policy
-    if effective is not None and effective.name == "halving" and parallel > 1:
+    if effective is not None and effective.name == "halving" and (parallel > 1 or slots.proposers > 1):
         raise RunError("--fidelity-policy halving runs one trial at a time (a rung is ranked once all its "
-                       "trials are recorded): use --parallel 1")
+                       "trials are recorded): use --parallel 1 --proposers 1")
     trials = _trial_cap(trials, effective, loaded.spec)
     chosen_specialists = tuple(n.strip() for n in specialists.split(",") if n.strip()) if specialists else ()
-    check_specialists(loaded.spec, chosen_specialists)  # before anything is created
+    if team_file is None:
+        check_specialists(loaded.spec, chosen_specialists)  # before anything is created
     llm_options = {"model": model, "base_url": base_url, "prices": prices, "max_repairs": max_repairs,
-                   "token_budget": view_tokens}
-    if agent_name in ("anthropic", "openai"):
+                   "token_budget": view_tokens, "max_turns": max_turns, "session_tokens": session_tokens,
+                   "session_cost": session_cost, "thinking_budget": thinking_budget,
+                   "reasoning_effort": reasoning_effort, "temperature": temperature}
+    if team_file is not None:
+        agent_name, llm_options["team_file"] = team_option(agent_name, team_file, model, base_url)
+    if agent_name in ("anthropic", "openai", "team"):
         # Answers are cached per trial in the run, so a resumed run never pays twice.
         llm_options["cache_dir"] = run_dir / ".harness" / "llm-cache"
     set_options = {key: value for key, value in llm_options.items() if value is not None}
     set_options.update(_command_options(agent_name, agent_cmd, agent_timeout, agent_env, run_dir, loaded))
     agent = make_agent(agent_name, proposals_file=proposals, seed=seed, **set_options)
+    team_names: tuple[str, ...] = getattr(agent, "specialists", ()) if team_file is not None else ()
+    if team_names:
+        agent.check(loaded.spec)
+        strangers = [name for name in chosen_specialists if name not in team_names]
+        if strangers:
+            raise RunError(f"{team_file} has no specialist {', '.join(strangers)} (it has: {', '.join(team_names)})")
+        chosen_specialists = chosen_specialists or team_names
     if getattr(agent, "priced", True) is False:
         err_console.print(f"note: no price is known for model {getattr(agent, 'model', '?')!r}: its cost counts "
                           "as 0 (give one with --prices FILE)")
@@ -298,7 +349,7 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
         if anchor_to is not None:
             reporter.lineage = the_run.lineage
         try:
-            the_run.configure(specialists=chosen_specialists, max_cost_usd=max_cost)
+            the_run.configure(specialists=chosen_specialists, max_cost_usd=max_cost, defined=team_names)
             the_run.run(trials, slots)
         finally:
             if anchor_to is not None:
@@ -316,11 +367,8 @@ def run(recipe, agent_name, proposals, trials, sandbox_kind, out, run_id, seed, 
     best_record = next((r for r in records if r.trial.id == best), None)
     best_score = best_record.outcome.score if best_record and best_record.outcome else None
     console.print(f"labels: {label_counts(records)}")
-    tokens_in = sum(r.trial.proposal.usage.input_tokens for r in records)
-    tokens_out = sum(r.trial.proposal.usage.output_tokens for r in records)
-    if tokens_in or tokens_out:
-        cost = sum(r.trial.proposal.usage.cost_usd for r in records)
-        console.print(f"model usage: {tokens_in:,} input + {tokens_out:,} output tokens, ${cost:.4f}")
+    for line in usage_lines(records):
+        console.print(escape(line))
     if len({r.trial.fidelity for r in records}) > 1 or info.fidelity_policy is not None:
         console.print(fidelity_summary(info, records))
     console.print(f"best: {best} {loaded.spec.metric.name}={best_score}"
@@ -353,30 +401,33 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind, t
            anchors, anchor_key):
     """Audit RUN_DIR: re-derive what can be re-derived from its lineage; exit 0 only when verified
     (and, with --rerun, every re-executed score reproduced)."""
-    from harness.console import replay_table
     from harness.replay import replay as do_replay
+    from harness.trial_lines import trial_lines
     from trajectories.lineage import Lineage
 
     if show_transcript != (trial is not None):
         raise click.UsageError("--trial ID and --transcript go together")
-    with Lineage.open(run_dir) as lineage:  # a clear error when RUN_DIR is not a run
-        info = lineage.run_info()
-        stray = lineage.stray_trial_refs()
-        if show_transcript:
+    if show_transcript:
+        with Lineage.open(run_dir) as lineage:  # a clear error when RUN_DIR is not a run
             _print_transcript(lineage, trial)
-            return
-        with_transcripts = [r.trial.id for r in lineage.records() if r.trial.transcript is not None]
-    report = do_replay(run_dir)
-    if anchors:
-        from trajectories.anchor import anchor_problems, read_anchors
+        return
+    from trajectories.anchor import anchor_problems, read_anchors
 
-        pinned = [a for given in anchors for a in read_anchors(given)]
+    pinned = [a for given in anchors for a in read_anchors(given)]  # a bad anchor is an error before any work
+    Lineage.require_run(run_dir)  # a clear error when RUN_DIR is not a run
+    stray = Lineage.stray_refs_of(run_dir)
+    anchor_findings: list[str] = []
+    if pinned:
         with Lineage.open(run_dir) as lineage:
-            found = anchor_problems(lineage, [a for a in pinned if a.run == info.run_id] or pinned, anchor_key)
-        if found:
-            report = report.model_copy(update={"verified": False, "problems": report.problems + found})
+            run_id = lineage.run_info().run_id
+            anchor_findings = anchor_problems(lineage, [a for a in pinned if a.run == run_id] or pinned, anchor_key)
+    report = do_replay(run_dir)
+    if anchor_findings:
+        report = report.model_copy(update={"verified": False, "problems": report.problems + anchor_findings})
     reproduced = True
     if rerun_targets:
+        with Lineage.open(run_dir) as lineage:
+            info = lineage.run_info()
         verdicts = _rerun(run_dir, info, list(rerun_targets), rerun_seeds, sandbox_kind, quiet=as_json)
         reproduced = all(v.reproduced for v in verdicts)
         if not reproduced:
@@ -385,7 +436,8 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind, t
     if as_json:
         click.echo(report.model_dump_json())
     else:
-        console.print(replay_table(report))
+        click.echo(trial_lines(f"Run {report.run} ({report.recipe})", report.trials, report.best.id, "score",
+                               colour=sys.stdout.isatty()))
         if report.verified:
             console.print(f"[bold green]verified[/]: {len(report.trials)} trials, best {report.best.id} "
                           f"score {report.best.score}")
@@ -399,20 +451,29 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind, t
         if stray:
             console.print(f"note: {len(stray)} trial ref(s) without a ledger record were set aside by --resume "
                           f"(kept, not part of the lineage): {', '.join(sorted(stray))}")
+        with_transcripts = [t.id for t in report.trials if t.has_transcript]
         if with_transcripts:
-            console.print(f"transcripts stored with {len(with_transcripts)} proposal(s): {', '.join(with_transcripts)} "
+            listed = ", ".join(with_transcripts[:10]) + (", ..." if len(with_transcripts) > 10 else "")
+            console.print(f"transcripts stored with {len(with_transcripts)} proposal(s): {listed} "
                           f"(print one: harness replay {run_dir} --trial ID --transcript)")
     sys.exit(0 if report.verified and reproduced else 1)
 
 
 def _print_transcript(lineage, tid: str) -> None:
-    """Write a trial's stored transcript, byte for byte, to stdout."""
+    """Write a trial's stored transcript, byte for byte, to stdout (on a terminal: without its
+    control sequences, which could drive the terminal; trajectories/agent_text.py)."""
     ids = [r.trial.id for r in lineage.records()]
     if tid not in ids:
         raise click.ClickException(f"no trial {tid!r} in {lineage.run_dir}" + (f" (trials: {ids[0]}..{ids[-1]})" if ids else ""))
     transcript = lineage.transcript(tid)
     if transcript is None:
         raise click.ClickException(f"{tid}: its proposal has no transcript (agent {lineage.record(tid).trial.proposal.agent})")
+    if sys.stdout.isatty():
+        from trajectories.agent_text import strip_controls
+
+        sys.stdout.write(strip_controls(transcript.content.decode("utf-8", "replace")))
+        sys.stdout.flush()
+        return
     sys.stdout.buffer.write(transcript.content)
     sys.stdout.buffer.flush()
 
@@ -475,6 +536,8 @@ def show(run_dir, trial):
                       f"harness replay {run_dir} --trial {t.id} --transcript")
     if t.proposal.diff:
         console.print("\n[bold]diff[/]")
+        from rich.syntax import Syntax
+
         console.print(Syntax(strip_controls(t.proposal.diff), "diff", theme="ansi_dark", word_wrap=True))
     outcome = record.outcome
     if outcome is None:
@@ -504,13 +567,15 @@ def show(run_dir, trial):
               help="Where to write the self-contained HTML report.")
 def report(run_dir, html_path):
     """Write one self-contained HTML report of RUN_DIR (works offline)."""
-    from harness.replay import replay as do_replay
+    from harness.replay import replay_of
     from trajectories.lineage import Lineage
     from trajectories.report import write_report
+    from trajectories.verify import verify_lineage
 
-    Lineage.open(run_dir).close()
-    audit = do_replay(run_dir)
-    write_report(run_dir, html_path, problems=audit.problems)
+    Lineage.require_run(run_dir)  # a clear error when RUN_DIR is not a run
+    verified = verify_lineage(run_dir)  # read once: for the audit and for the report
+    audit = replay_of(run_dir, verified)
+    write_report(run_dir, html_path, problems=audit.problems, verified=verified)
     state = "verified" if audit.verified else f"NOT verified ({len(audit.problems)} problems)"
     console.print(f"report: {html_path} ({html_path.stat().st_size:,} bytes; {len(audit.trials)} trials, {state})")
 

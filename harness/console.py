@@ -121,3 +121,37 @@ def fidelity_summary(info: RunInfo, records: list[TrialRecord]) -> str:
 def label_counts(records: list[TrialRecord]) -> str:
     counts = Counter(r.outcome.label.value for r in records if r.outcome)
     return ", ".join(f"{label} {n}" for label, n in counts.most_common())
+
+
+def _tokens(usage_in: int, read: int, write: int, usage_out: int) -> str:
+    cached = [f"{read:,} cache read"] if read else []
+    cached += [f"{write:,} cache write"] if write else []
+    detail = f" ({', '.join(cached)})" if cached else ""
+    return f"{usage_in:,} input{detail} + {usage_out:,} output tokens"
+
+
+def usage_lines(records: list[TrialRecord]) -> list[str]:
+    """The model usage of a run: totals, then one line per specialist (provider, model, proposals,
+    tokens with cache reads/writes, cost) when more than one specialist or model proposed."""
+    groups: dict[tuple[str, str, str], list[TrialRecord]] = {}
+    for rec in records:
+        p = rec.trial.proposal
+        if p.model is not None or p.usage.input_tokens or p.usage.output_tokens:
+            groups.setdefault((p.specialist or "-", p.agent, p.model or "?"), []).append(rec)
+    if not groups:
+        return []
+
+    def line(recs: list[TrialRecord]) -> tuple[str, float]:
+        usages = [r.trial.proposal.usage for r in recs]
+        cost = sum(u.cost_usd for u in usages)
+        text = _tokens(sum(u.input_tokens for u in usages), sum(u.cache_read_tokens for u in usages),
+                       sum(u.cache_write_tokens for u in usages), sum(u.output_tokens for u in usages))
+        return text, cost
+
+    text, cost = line([r for recs in groups.values() for r in recs])
+    lines = [f"model usage: {text}, ${cost:.4f}"]
+    if len(groups) > 1:
+        for (specialist, agent, model), recs in groups.items():
+            text, cost = line(recs)
+            lines.append(f"  {specialist}: {agent} {model}, {len(recs)} proposals, {text}, ${cost:.4f}")
+    return lines

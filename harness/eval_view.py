@@ -109,3 +109,31 @@ def build_view(spec: RecipeSpec, evaluator_copy: Path, dest: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile((evaluator_copy / rel).resolve(), target)
     return dest
+
+
+def label_copies(labels_dir: Path, shown_dirs: list[Path]) -> list[str]:
+    """Files of the held-out labels folder whose bytes a phase also sees: a file of the same
+    content in one of `shown_dirs` (held-out inputs, train split). Only same-size files are read."""
+    import hashlib
+
+    def digest(path: Path) -> str:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+
+    labels = {p: p.stat().st_size for p in sorted(labels_dir.rglob("*")) if p.is_file() and not p.is_symlink()}
+    sizes = {size for size in labels.values() if size > 0}
+    shown: dict[tuple[int, str], Path] = {}
+    for folder in shown_dirs:
+        for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            if path.is_file() and path.stat().st_size in sizes:
+                shown.setdefault((path.stat().st_size, digest(path)), path)
+    copies = []
+    for path, size in labels.items():
+        if size in sizes:
+            twin = shown.get((size, digest(path)))
+            if twin is not None:
+                copies.append(f"{path.relative_to(labels_dir)} = {twin}")
+    return copies

@@ -29,12 +29,14 @@ from harness.fidelity import Policy, PolicyError, SameCode, Stop, kept_by_level,
 from harness.recipe_loader import LoadedRecipe
 from harness.recovery import repair_best, stop_stray_phases
 from harness.run_registry import register, registry_file
-from harness.scheduler import SlotPlan, plan_slots, run_slots
+from harness.proposing import Draft, RunProposals, budget_wait, lineage_state
+from harness.scheduler import WAIT, SlotPlan, Wait, plan_slots, run_slots
 from harness.trial_exec import RunPaths, TrialExecutor, seed_scores, utc_now
 from harness.types import (
     BASELINE_TRIAL_ID,
     FidelityPolicy,
     Label,
+    LineageState,
     Outcome,
     Proposal,
     RecipeSpec,
@@ -245,9 +247,9 @@ class Run:
     def run(self, trials: int, slots: SlotPlan | None = None) -> None:
         """Finish interrupted trials, then propose and run up to `trials` new ones."""
         slots = slots or plan_slots(1, self.gpus, len(self.gpus))
-        if self._fidelity_policy().name == "halving" and slots.parallel > 1:
+        if self._fidelity_policy().name == "halving" and (slots.parallel > 1 or slots.proposers > 1):
             raise RunError("--fidelity-policy halving runs one trial at a time (a rung is ranked once all its "
-                           "trials are recorded): use --parallel 1")
+                           "trials are recorded): use --parallel 1 --proposers 1")
         self._level_best = kept_by_level(self.lineage)
         pending = [r.trial for r in self.lineage.records() if r.outcome is None]
         if pending and pending[0].id == BASELINE_TRIAL_ID:
@@ -267,7 +269,7 @@ class Run:
             slots,
             pending,
             trials,
-            propose=self._propose_and_record,
+            RunProposals(self),
             needs_run=lambda trial: self.lineage.record(trial.id).outcome is None,
             execute=self._execute,
             record=self._record_outcome,
@@ -275,9 +277,11 @@ class Run:
         if self._stop_reason:
             self.reporter.note(self._stop_reason)
 
-    def configure(self, specialists: tuple[str, ...] = (), max_cost_usd: float | None = None) -> None:
-        """Choose the specialists that take turns and the cost limit (checked against the recipe)."""
-        check_specialists(self.spec, specialists)
+    def configure(self, specialists: tuple[str, ...] = (), max_cost_usd: float | None = None,
+                  defined: tuple[str, ...] = ()) -> None:
+        """Choose the specialists that take turns and the cost limit (checked against the recipe;
+        `defined` names specialists a team file defines beyond the recipe's)."""
+        check_specialists(self.spec, specialists, defined)
         self.specialists = specialists
         self.max_cost_usd = max_cost_usd
 
@@ -307,6 +311,16 @@ class Run:
         return self.lineage.best() or BASELINE_TRIAL_ID
 
     def _propose_and_record(self) -> Trial | None:
+        """Propose one trial and record it, start to end (no other proposal under way)."""
+        proposals = RunProposals(self)
+        draft = proposals.begin(0)
+        if not isinstance(draft, Draft):
+            return None
+        return proposals.finish(draft, proposals.prepare(draft))
+
+    def _begin_proposal(self, earlier: int, in_flight_units: float = 0.0) -> Draft | Wait | None:
+        """Start the proposal that follows the `earlier` ones under way (`harness.proposing`):
+        None once proposing stops, `WAIT` while the budget waits on the ones under way."""
         if self.max_cost_usd is not None:
             spent = self.spent_usd()
             if spent >= self.max_cost_usd:
@@ -318,10 +332,16 @@ class Run:
         if isinstance(step, Stop):
             self._stop_reason = step.reason
             return None
+        if budget_wait(policy, records, step.level, in_flight_units) is not None:
+            return WAIT
+        number = self.lineage.next_trial_number() + earlier
+        head = self.lineage.ledger_head()
+        if head is None:
+            raise RunError("the run has no ledger yet: nothing can be proposed")
+        state = lineage_state(head, records)
         if isinstance(step, SameCode):
-            return self._record_same_code(step)
+            return Draft(number, step, policy, state)
         best = self._best_to_build_on(policy.name, step.level)
-        number = self.lineage.next_trial_number()
         ctx = AgentContext(
             spec=self.spec,
             records=records,
@@ -338,14 +358,23 @@ class Run:
             read_tree=self._read_tree,
             knowledge=self._knowledge,
         )
-        proposal = self.agent.propose(ctx)
+        return Draft(number, step, policy, state, best, ctx)
+
+    def _finish_proposal(self, draft: Draft, proposal: Proposal | None) -> Trial | None:
+        """Check and record a prepared proposal (the proposals started before it are recorded)."""
+        if draft.number != self.lineage.next_trial_number():
+            raise RunError(f"{draft.trial} is recorded out of turn (the next trial is "
+                           f"{trial_id(self.lineage.next_trial_number())})")
+        if isinstance(draft.step, SameCode):
+            return self._record_same_code(draft.step, draft.state)
         if proposal is None:
             self._stop_reason = f"agent {self.agent.name!r} has no more proposals"
             return None
-        tid = trial_id(number)
+        records, best, policy, step, tid = self.lineage.records(), draft.best, draft.policy, draft.step, draft.trial
         by_id = {r.trial.id: r for r in records}
         parent_id = proposal.parent or best
-        proposal = proposal.model_copy(update={"parent": parent_id if parent_id in by_id else None})
+        proposal = proposal.model_copy(update={"parent": parent_id if parent_id in by_id else None,
+                                               "based_on": draft.state})
         fidelity, level_problem = policy.level_for(step, proposal.fidelity, records)
 
         failure = None
@@ -395,13 +424,13 @@ class Run:
             self._record_outcome(trial, outcome)
         return trial
 
-    def _record_same_code(self, step: SameCode) -> Trial:
+    def _record_same_code(self, step: SameCode, state: LineageState | None = None) -> Trial:
         """A trial the harness makes: the parent's code, unchanged, at another level."""
         tid = trial_id(self.lineage.next_trial_number())
         parent_commit = self.lineage.record(step.parent).trial.commit
         trailers = trial_trailers(tid, step.parent, step.move, None, step.level, step.move)
         commit = self.lineage.commit_trial(self.lineage.tree_of(parent_commit), parent_commit, step.hypothesis, trailers)
-        proposal = Proposal(hypothesis=step.hypothesis, diff="", agent=step.move)
+        proposal = Proposal(hypothesis=step.hypothesis, diff="", agent=step.move, based_on=state)
         return self._record_proposed(tid, step.parent, proposal, step.level, commit, step.move)
 
     def _record_proposed(
@@ -616,8 +645,8 @@ def take_run_lock(paths: RunPaths) -> int:
     return fd
 
 
-def check_specialists(spec: RecipeSpec, names: tuple[str, ...]) -> None:
-    unknown = [name for name in names if name not in spec.specialists]
+def check_specialists(spec: RecipeSpec, names: tuple[str, ...], defined: tuple[str, ...] = ()) -> None:
+    unknown = [name for name in names if name not in spec.specialists and name not in defined]
     if unknown:
         known = ", ".join(sorted(spec.specialists)) or "none"
         raise RunError(f"recipe {spec.name!r} has no specialist {', '.join(unknown)} (it has: {known})")

@@ -20,6 +20,8 @@ named checks, each `ok`, `warn`, `fail` or `skipped`:
   only the eval phase has;
 * **eval-view**: the evaluator files the eval phase sees (`evaluator.eval_files`)
   are code, not data (see `harness.eval_view`): trial code runs there;
+* **held-out**: once the data is prepared, no file of the held-out labels
+  folder has a copy (same bytes) among the held-out inputs or the train split;
 * **baseline**: the baseline runs (data prepared, train, eval, score) and
   every gate metric is produced; then it runs again with other seeds, and
   the spread of the scores gives a suggested `noise_margin` (twice the
@@ -366,6 +368,16 @@ def _check_eval_view(recipe: LoadedRecipe, add) -> None:
                                "folder, code only")
 
 
+def _check_label_copies(paths, add) -> None:  # noqa: ANN001 - RunPaths
+    from harness.eval_view import label_copies
+
+    copies = label_copies(paths.heldout_labels, [paths.heldout_inputs, paths.train_data])
+    if copies:
+        add("held-out", "fail", "a phase sees files of the held-out labels folder: " + "; ".join(copies[:5]))
+    else:
+        add("held-out", "ok", "no file of the held-out labels folder is among the held-out inputs or the train split")
+
+
 def _imported_modules(text: str) -> set[str]:
     try:
         tree = ast.parse(text)
@@ -487,6 +499,7 @@ def _run_and_measure(recipe: LoadedRecipe, report: CheckReport, add, *, repeats:
             add("baseline", "fail", f"could not prepare the run (data preparation or baseline commit): "
                                     f"{type(exc).__name__}: {exc}")
             return
+        _check_label_copies(the_run.paths, add)
         try:
             try:
                 the_run.run(0)

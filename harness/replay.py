@@ -14,7 +14,6 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from evaluators.decision import decide, keep_references
-from harness.trial_exec import seed_scores
 from harness.types import BASELINE_TRIAL_ID, Label, TrialRecord
 from trajectories.verify import VerifyReport, verify_lineage
 
@@ -32,6 +31,9 @@ class ReplayTrial(BaseModel):
     label: str | None
     score: float | None
     metrics: dict[str, float]
+    has_transcript: bool = Field(default=False, exclude=True)
+    """Whether the proposal's agent transcript is stored in the lineage (shown in the table's
+    footer, left out of `replay --json`, whose keys are a contract)."""
 
 
 class ReplayBest(BaseModel):
@@ -51,7 +53,12 @@ class ReplayReport(BaseModel):
 
 
 def replay(run_dir: Path) -> ReplayReport:
-    report = verify_lineage(run_dir)
+    return replay_of(run_dir, verify_lineage(run_dir))
+
+
+def replay_of(run_dir: Path, report: VerifyReport) -> ReplayReport:
+    """The replay of a run from its `verify_lineage` report (a caller that needs the
+    report's records too reads the run once)."""
     problems = list(report.problems)
     # An imported run's keep decisions are its source's (recorded, with the original
     # label); only the lineage itself can be verified for it.
@@ -95,7 +102,7 @@ def decision_problems(report: VerifyReport) -> list[str]:
                             f"but the run's evaluator is {report.info.evaluator_digest[:12]!r}")
         if tid != BASELINE_TRIAL_ID and outcome.label in (Label.keep, Label.not_improved):
             parent, best = keep_references(record.trial, by_id, recorded, level_best)
-            decision = decide(metric, list(outcome.seed_scores), seed_scores(parent), seed_scores(best))
+            decision = decide(metric, list(outcome.seed_scores), _seed_scores(parent), _seed_scores(best))
             if decision.keep != (outcome.label is Label.keep):
                 problems.append(
                     f"{tid}: recorded {outcome.label.value}, but the keep rule says "
@@ -122,4 +129,13 @@ def trial_row(record: TrialRecord) -> ReplayTrial:
         label=outcome.label.value if outcome else None,
         score=outcome.score if outcome else None,
         metrics=dict(outcome.metrics) if outcome else {},
+        has_transcript=record.trial.transcript is not None,
     )
+
+
+def _seed_scores(record: TrialRecord | None) -> list[float] | None:
+    """Per-seed scores of a recorded trial, None when it has none (as the loop passes them to
+    `decide`; not imported from harness.trial_exec, which loads the whole trial machinery)."""
+    if record is None or record.outcome is None or not record.outcome.seed_scores:
+        return None
+    return list(record.outcome.seed_scores)

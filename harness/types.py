@@ -404,6 +404,20 @@ class TranscriptDigest(Frozen):
     """Length of the stored bytes."""
 
 
+class LineageState(Frozen):
+    """The lineage as a proposal's preparation found it. With several proposals
+    prepared at once (`--proposers`), each is written against the lineage as it
+    stood when it started, not against the trials recorded while it was prepared."""
+
+    ledger_head: str = Field(pattern=r"^[0-9a-f]{40}$")
+    """The ledger commit the proposal was prepared on: what it saw is the ledger up to
+    this commit (`harness replay --verify` checks it is an earlier commit of the chain)."""
+    trials: int = Field(ge=0)
+    """Trial records on the ledger at that commit (the baseline included)."""
+    outcomes: int = Field(ge=0)
+    """How many of those had an outcome: the results the agent could learn from."""
+
+
 class Proposal(Frozen):
     hypothesis: str
     """What the agent expects and why, in words."""
@@ -439,6 +453,9 @@ class Proposal(Frozen):
     notes: list[str] = Field(default_factory=list)
     """Lessons the agent wrote to the run notebook while preparing this proposal (the
     `note` tool); later proposals are shown every earlier proposal's notes."""
+    based_on: LineageState | None = None
+    """The lineage this proposal was prepared on (set by the harness, not the agent);
+    None for the baseline and for records written before it was recorded."""
 
 
 class Trial(Frozen):

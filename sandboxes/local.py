@@ -52,7 +52,12 @@ What it protects against
   its descendants (heap and private writable mappings: a `MemoryError`, a
   failed `malloc`). `RLIMIT_AS` is deliberately *not* set: CUDA and glibc's
   per-thread malloc arenas reserve large address ranges they never use, and a
-  cap on the address space breaks them long before memory is short.
+  cap on the address space breaks them long before memory is short. Where a
+  memory cgroup can be made (root; `sandboxes.phase_cgroups`: cgroup v2
+  `memory.max`, else v1 `memory.limit_in_bytes`), the phase's processes
+  together are capped at `memory_mb` too, shared and tmpfs pages included, and
+  an OOM kill inside it makes the phase `oom`; `memory_base` says whether this
+  applies.
 * **Huge files and core dumps.** `RLIMIT_FSIZE` (`max_file_bytes`, 8 GiB by
   default) bounds the size of any one file written; `RLIMIT_CORE` = 0.
 * **The host's files (the mount jail).** Where the kernel allows it (root, or
@@ -94,9 +99,10 @@ What it does NOT protect against
   counting all of the user's processes, and root ignores it; it is set (to
   `limits.pids` plus what the user already runs) only when not running as
   root. As root without a pids cgroup the pid cap is not enforced at all.
-* **Memory accounting.** rlimits are per process: each worker process may use
-  `memory_mb`; shared memory (`/dev/shm`, `MAP_SHARED`) and GPU memory are not
-  counted. There is no cgroup; the kernel's OOM killer stays the last resort.
+* **Memory accounting without a memory cgroup.** rlimits are per process: each
+  worker process may use `memory_mb`; shared memory (`/dev/shm`, `MAP_SHARED`)
+  is not counted, and the kernel's OOM killer stays the last resort. GPU memory
+  is never counted.
 * **CPU.** `limits.cpus` is not enforced (no cgroup, no affinity).
 * **GPU isolation.** `CUDA_VISIBLE_DEVICES` hides the GPUs not given to the
   phase from CUDA, but the device files stay reachable.
@@ -149,7 +155,8 @@ from sandboxes.local_jail import (
     config_fd,
     interpreter_paths,
 )
-from sandboxes.pids_cgroup import PhaseCgroup, find_pids_base
+from sandboxes.phase_cgroups import MemoryBase, PhaseCgroups, find_memory_base
+from sandboxes.pids_cgroup import find_pids_base
 
 log = logging.getLogger(__name__)
 
@@ -194,12 +201,12 @@ import os, signal, sys, json, resource
 cfg = json.loads(sys.argv[1])
 argv = sys.argv[2:]
 sfd = cfg["status_fd"]
-if cfg.get("cgroup_procs"):
+for procs in cfg.get("cgroup_procs") or []:
     try:
-        with open(cfg["cgroup_procs"], "w") as f:
+        with open(procs, "w") as f:
             f.write("0")
     except OSError as exc:
-        os.write(sfd, ("error cannot join the pids cgroup: %s" % exc).encode())
+        os.write(sfd, ("error cannot join the phase's cgroup %s: %s" % (procs, exc)).encode())
         os._exit(125)
 pid = os.fork()
 if pid == 0:
@@ -299,6 +306,7 @@ class LocalSandbox:
     _probe_lock = threading.Lock()
     _probed: dict[bool, Isolation] = {}
     _pids_base: list[Path | None] = []
+    _memory_base: list[MemoryBase | None] = []
     _warned: set[str] = set()
 
     def __init__(
@@ -316,6 +324,8 @@ class LocalSandbox:
         """The host is read-only to the phase and `PhaseRequest.hidden` is hidden (the jail)."""
         self.pids_base: Path | None = self.probe_pids_cgroup() if namespaces else None
         """Where the phase's pids cgroup is made; None: the process cap is not enforced as root."""
+        self.memory_base: MemoryBase | None = self.probe_memory_cgroup() if namespaces else None
+        """Where the phase's memory cgroup is made; None: only the per-process RLIMIT_DATA applies."""
         self.image = f"local:python{platform.python_version()}"
 
     # ------------------------------------------------------------------
@@ -364,6 +374,21 @@ class LocalSandbox:
                 "pids-cgroup",
                 "local sandbox: cannot create a pids cgroup here; as root, the number of "
                 "processes of a phase is not capped",
+            )
+        return base
+
+    @classmethod
+    def probe_memory_cgroup(cls) -> MemoryBase | None:
+        """The memory cgroup hierarchy phases are capped in (probed once); None where none can be made."""
+        with cls._probe_lock:
+            if not cls._memory_base:
+                cls._memory_base.append(find_memory_base())
+            base = cls._memory_base[0]
+        if base is None:
+            cls._warn_once(
+                "memory-cgroup",
+                "local sandbox: cannot create a memory cgroup here; memory is capped per process "
+                "(RLIMIT_DATA), not per phase",
             )
         return base
 
@@ -417,14 +442,16 @@ class LocalSandbox:
         """Run one phase to completion (or to its limits) and remove its phase root."""
         _validate(request)
         root = Path(tempfile.mkdtemp(prefix=PHASE_ROOT_PREFIX, dir=self.root_dir))
-        cgroup: PhaseCgroup | None = None
+        cgroup: PhaseCgroups | None = None
         try:
             env, cwd = self._prepare(root, request)
-            if self.pids_base is not None:
+            if self.pids_base is not None or self.memory_base is not None:
                 try:
-                    cgroup = PhaseCgroup(self.pids_base, request.limits.pids)
+                    cgroup = PhaseCgroups(
+                        self.pids_base, self.memory_base, request.limits.pids, request.limits.memory_mb << 20
+                    )
                 except OSError as exc:
-                    raise SandboxError(f"cannot create the phase's pids cgroup: {exc}") from exc
+                    raise SandboxError(f"cannot create the phase's cgroups: {exc}") from exc
             return self._execute(request, env, cwd, root, cgroup)
         finally:
             if cgroup is not None:
@@ -494,15 +521,15 @@ class LocalSandbox:
         return out
 
     def _wrap(
-        self, request: PhaseRequest, root: Path, argv: list[str], status_fd: int, cgroup: PhaseCgroup | None
+        self, request: PhaseRequest, root: Path, argv: list[str], status_fd: int, cgroup: PhaseCgroups | None
     ) -> tuple[list[str], tuple[int, ...]]:
         """The argv that runs `argv`: [jail ->] namespaces -> wrapper -> command; and the
         descriptors it needs passed (the jail's configuration)."""
-        procs = str(cgroup.procs_file) if cgroup is not None else None
+        procs = cgroup.procs_files if cgroup is not None else []
         config = {
             "status_fd": status_fd,
             "rlimits": self._rlimits(request.limits),
-            "cgroup_procs": None if self.isolation.jail else procs,
+            "cgroup_procs": [] if self.isolation.jail else procs,
         }
         # A phase granted the network keeps the host's network namespace, and every other namespace.
         prefix = [arg for arg in self.isolation.prefix if not (request.network and arg == "--net")]
@@ -527,7 +554,7 @@ class LocalSandbox:
         jail_fd = config_fd(jail)
         return [*self.isolation.jail, sys.executable, "-I", "-S", "-c", JAIL, str(jail_fd), *wrapped], (jail_fd,)
 
-    def _enforced(self, request: PhaseRequest, cgroup: PhaseCgroup | None) -> dict[str, str | int | float | bool]:
+    def _enforced(self, request: PhaseRequest, cgroup: PhaseCgroups | None) -> dict[str, str | int | float | bool]:
         """What this phase was given (recorded with its result)."""
         limits = request.limits
         out: dict[str, str | int | float | bool] = {
@@ -539,12 +566,11 @@ class LocalSandbox:
             "hidden_paths": len(request.hidden) if self.mount_isolated else 0,
         }
         if cgroup is not None:
-            out["pids"] = limits.pids
-            out["pids_refused"] = cgroup.refused_forks()
+            out.update(cgroup.enforced(limits.pids))
         return out
 
     def _execute(
-        self, request: PhaseRequest, env: dict[str, str], cwd: Path, root: Path, cgroup: PhaseCgroup | None
+        self, request: PhaseRequest, env: dict[str, str], cwd: Path, root: Path, cgroup: PhaseCgroups | None
     ) -> PhaseResult:
         limits = request.limits
         argv = substitute_mounts(request, lambda target: env[mount_env_name(target)])
@@ -618,7 +644,8 @@ class LocalSandbox:
             exit_code=exit_code,
             wallclock_s=wallclock,
             timed_out=timed_out,
-            oom=detect_oom(exit_code, timed_out, kept[-OOM_SCAN_BYTES:].decode("utf-8", "replace")),
+            oom=detect_oom(exit_code, timed_out, kept[-OOM_SCAN_BYTES:].decode("utf-8", "replace"))
+            or (exit_code != 0 and not timed_out and cgroup is not None and cgroup.oom_kills() > 0),
             output_bytes=sink.total,
             output_truncated=sink.truncated,
             log_sha256=sink.sha256,

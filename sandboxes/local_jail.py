@@ -11,7 +11,7 @@ has the privileges to mount (real root, or root of a fresh user namespace),
 and then execs the inner `unshare --user --map-root-user --net --pid ...`
 that runs the phase. Before that exec it:
 
-1. joins the phase's pids cgroup, when one is given (before the cgroup file
+1. joins the phase's pids and memory cgroups, when given (before the cgroup file
    system turns read-only);
 2. opens every *writable place* (the phase root's `home` and `tmp`, every
    read-write mount's host folder) as an `O_PATH` descriptor, so that hiding
@@ -19,15 +19,20 @@ that runs the phase. Before that exec it:
 3. covers every *hidden* path with an empty tmpfs (a folder) or `/dev/null`
    (a file): the run's lineage, its held-out data, its evaluator copy, other
    trials' folders: whatever the request's `hidden` names;
-4. binds each writable place back at its own path (recursively, so a hidden
+4. covers every unix socket of the host with `/dev/null`: each one bound in
+   the host's network namespace (`/proc/net/unix`) and the usual daemon
+   sockets (`HOST_SOCKETS`). A read-only mount does not stop `connect()`, and
+   the phase runs as the harness's user (root in CI): the Docker socket would
+   give it the host;
+5. binds each writable place back at its own path (recursively, so a hidden
    path inside it stays hidden), re-creating the folders leading to it
    inside a hiding tmpfs: the phase sees its mounts where the request said,
    and nothing else of the hidden folders;
-5. makes every mount read-only (`mount_setattr(AT_RECURSIVE)`), then only the
+6. makes every mount read-only (`mount_setattr(AT_RECURSIVE)`), then only the
    writable places read-write again; `/proc` keeps its flags (the inner
    `--mount-proc` must be allowed to mount a new one) and `/dev/shm` becomes a
    fresh, private, size-capped tmpfs;
-6. enters its working directory again by its path (the one it inherited
+7. enters its working directory again by its path (the one it inherited
    still points at the mounts as they were before).
 
 The inner `unshare --user` is what makes this stick: mounts inherited into a
@@ -57,7 +62,7 @@ from pydantic import Field
 from harness.types import Frozen
 
 JAIL = r"""
-import ctypes, json, os, sys
+import ctypes, json, os, stat, sys
 cfd, chunks = int(sys.argv[1]), []
 while True:
     chunk = os.read(cfd, 1 << 16)
@@ -95,15 +100,31 @@ def set_read_only(path, read_only, recursive):
                        ctypes.c_uint(AT_RECURSIVE if recursive else 0), ctypes.byref(attr),
                        ctypes.c_size_t(ctypes.sizeof(attr))), "mount_setattr %s" % path)
 
+def unix_sockets():  # paths of the unix sockets bound in this (the host's) network namespace
+    try:
+        with open("/proc/net/unix") as f:
+            rows = f.read().splitlines()[1:]
+    except OSError:
+        return []
+    fields = [row.split(None, 7) for row in rows]
+    return [f[7] for f in fields if len(f) == 8 and f[7].startswith("/")]
+
 try:
-    if cfg["cgroup_procs"]:
-        with open(cfg["cgroup_procs"], "w") as f:
+    for procs in cfg["cgroup_procs"]:
+        with open(procs, "w") as f:
             f.write("0")
     held = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in cfg["writable"]]
     for path in cfg["hidden"]:
         if os.path.isdir(path) and not os.path.islink(path):
             mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
         elif os.path.lexists(path):
+            mount("/dev/null", path, None, MS_BIND)
+    for path in cfg["sockets"] + unix_sockets():  # the Docker socket, a session bus, ...: a host service
+        try:
+            is_socket = stat.S_ISSOCK(os.lstat(path).st_mode)
+        except OSError:
+            continue  # gone, or inside a hidden folder
+        if is_socket:
             mount("/dev/null", path, None, MS_BIND)
     for path, fd in held:
         os.makedirs(path, exist_ok=True)  # inside a hiding tmpfs: the way to a writable place
@@ -126,17 +147,30 @@ except OSError as exc:
 """
 
 
+HOST_SOCKETS = (
+    "/run/docker.sock",
+    "/var/run/docker.sock",
+    "/run/containerd/containerd.sock",
+    "/run/podman/podman.sock",
+    "/run/dbus/system_bus_socket",
+)
+"""Sockets of host services always covered (also when their daemon runs in another network namespace)."""
+
+
 class JailConfig(Frozen):
     """What the jail of one phase does (serialised as its first argument)."""
 
     status_fd: int
     """Descriptor of the status pipe: where the jail reports its own failure."""
-    cgroup_procs: str | None = None
-    """`cgroup.procs` of the phase's pids cgroup to join first; None for none."""
+    cgroup_procs: list[str] = Field(default_factory=list)
+    """`cgroup.procs` of each of the phase's cgroups (pids, memory) to join first."""
     writable: list[str] = Field(default_factory=list)
     """Host folders that stay writable (and visible) at their own paths."""
     hidden: list[str] = Field(default_factory=list)
     """Host paths covered by an empty tmpfs (folders) or /dev/null (files)."""
+    sockets: list[str] = Field(default_factory=lambda: list(HOST_SOCKETS))
+    """Unix sockets covered with /dev/null besides those bound in the host's network namespace
+    (listed in /proc/net/unix when the jail starts)."""
     shm_bytes: int = Field(default=64 << 20, gt=0)
     """Size of the phase's private /dev/shm."""
 

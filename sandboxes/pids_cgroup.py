@@ -53,16 +53,33 @@ def find_pids_base(root: Path = CGROUP_ROOT) -> Path | None:
 
 
 class PhaseCgroup:
-    """One phase's pids cgroup: made with its cap, joined by the phase, removed after it."""
+    """One phase's cgroup (pids, by default): made with its caps, joined by the phase, removed after it.
 
-    def __init__(self, base: Path, max_pids: int) -> None:
+    `settings` are (control file, value) pairs written in order; a file that does not
+    exist is skipped when its name is in `optional` (e.g. swap accounting turned off)."""
+
+    def __init__(
+        self,
+        base: Path,
+        max_pids: int | None = None,
+        settings: list[tuple[str, str]] | None = None,
+        optional: frozenset[str] = frozenset(),
+    ) -> None:
         self.path = base / f"harness-phase-{uuid.uuid4().hex[:12]}"
         self.path.mkdir()
+        wanted = ([("pids.max", str(max_pids))] if max_pids is not None else []) + list(settings or [])
         try:
-            (self.path / "pids.max").write_text(str(max_pids))
+            self.write(wanted, optional)
         except OSError:
             self.path.rmdir()
             raise
+
+    def write(self, settings: list[tuple[str, str]], optional: frozenset[str] = frozenset()) -> None:
+        """Write control files in order (an absent optional one is skipped)."""
+        for name, value in settings:
+            if name in optional and not (self.path / name).exists():
+                continue
+            (self.path / name).write_text(value)
 
     @property
     def procs_file(self) -> Path:
@@ -70,14 +87,7 @@ class PhaseCgroup:
 
     def refused_forks(self) -> int:
         """How many forks the cap refused (`pids.events`: `max N`); 0 when not reported."""
-        try:
-            for line in (self.path / "pids.events").read_text().splitlines():
-                key, _, value = line.partition(" ")
-                if key == "max" and value.strip().isdigit():
-                    return int(value)
-        except OSError:
-            pass
-        return 0
+        return read_counter(self.path / "pids.events", "max")
 
     def remove(self) -> None:
         """SIGKILL whatever is left in the cgroup and remove it (a warning if it stays busy)."""
@@ -104,3 +114,15 @@ class PhaseCgroup:
             return [int(line) for line in self.procs_file.read_text().split()]
         except (OSError, ValueError):
             return []
+
+
+def read_counter(file: Path, key: str) -> int:
+    """The value of the `key N` line of a cgroup's flat-keyed file; 0 when absent or unreadable."""
+    try:
+        for line in file.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key and value.strip().isdigit():
+                return int(value)
+    except OSError:
+        pass
+    return 0

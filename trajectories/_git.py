@@ -1,12 +1,13 @@
-"""Small, fast access to one git repository: plumbing subprocesses plus loose-object writes.
+"""Small, fast access to one git repository: plumbing subprocesses plus object writes.
 
-Objects (blobs, trees, commits) are written directly as loose objects from Python
-(format `<type> <size>\\0<content>`, zlib-compressed, named by their SHA-1), which
-is what `git hash-object -w` / `mktree` / `commit-tree` do, without a process per
+Objects (blobs, trees, commits) are written from Python (`_objects`: held back,
+then written as one pack or a few loose objects before git needs them), which is
+what `git hash-object -w` / `mktree` / `commit-tree` do, without a process per
 object. Everything that needs git's own logic (ref updates with compare-and-swap,
 `apply`, `diff-tree`, reading packed objects) goes through the `git` binary with a
 controlled environment: no system or global config, no inherited GIT_* variables,
-a fixed identity, the C locale.
+a fixed identity, the C locale, fsync of what it writes. Frequent requests (object
+reads, tree diffs, ref updates) go to long-lived processes (`_git_pipes`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import os
 import re
 import subprocess
 import time
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ._objects import ObjectWriter, framed
 
 if TYPE_CHECKING:
     from ._git_pipes import ObjectReader, TreeDiffer
@@ -46,6 +48,18 @@ class GitError(Exception):
         self.returncode = returncode
         self.stderr = stderr
         super().__init__(f"git {' '.join(args)} failed ({returncode}): {stderr.strip()}")
+
+
+DURABLE_FSYNC = "committed"
+"""`core.fsync` of a new lineage (`Lineage.init`): git flushes the objects, packs and refs it
+writes to disk, and the objects written from Python follow the same setting (`fsync_objects`),
+so after a power loss no ref names an object that did not reach the disk."""
+_FSYNC_OBJECT_COMPONENTS = {"objects", "committed", "all", "loose-object", "pack"}
+
+
+def fsync_objects(core_fsync: str | None) -> bool:
+    """Whether a `core.fsync` value asks for objects to be flushed to disk."""
+    return any(part.strip() in _FSYNC_OBJECT_COMPONENTS for part in (core_fsync or "").split(","))
 
 
 def git_env(git_dir: Path | None, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -187,13 +201,9 @@ def parse_message(message: str) -> tuple[str, dict[str, str] | None]:
     return subject, trailers
 
 
-def _framed(kind: str, content: bytes) -> bytes:
-    return f"{kind} {len(content)}\0".encode() + content
-
-
 def object_id(kind: str, content: bytes) -> str:
     """The id git gives an object of this type and content (nothing is written)."""
-    return hashlib.sha1(_framed(kind, content)).hexdigest()
+    return hashlib.sha1(framed(kind, content)).hexdigest()
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -230,8 +240,13 @@ class Git:
         self._updater: subprocess.Popen[bytes] | None = None
         self._reader: ObjectReader | None = None
         self._differ: TreeDiffer | None = None
-        self._written = 0
-        """Temporary object files made by this handle (their names must differ)."""
+        self.writer = ObjectWriter(self.objects, durable=self._config_fsync)
+
+    def _config_fsync(self) -> bool:
+        """Read once, when the first object is written: the repository's `core.fsync`."""
+        proc = subprocess.run(["git", "config", "--get", "core.fsync"], cwd=self.cwd, env=self.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return fsync_objects(proc.stdout.decode("utf-8", "replace").strip() if proc.returncode == 0 else None)
 
     # -- processes ---------------------------------------------------------
 
@@ -242,6 +257,7 @@ class Git:
         env: dict[str, str] | None = None,
         check: bool = True,
     ) -> subprocess.CompletedProcess[bytes]:
+        self.writer.flush(for_refs=True)  # whatever git is asked may read them, or name them in a ref
         proc = subprocess.run(
             ["git", *args],
             input=input,
@@ -279,6 +295,7 @@ class Git:
 
         One `git update-ref --stdin` transaction (`start`/`prepare`/`commit`) on a
         long-lived process, so a ref move costs a pipe round trip, not a process."""
+        self.writer.flush(for_refs=True)  # objects first: a ref never names an object not on disk
         body = ""
         for ref, new, old in updates:
             for value in (ref, new, old or ""):
@@ -332,35 +349,12 @@ class Git:
     # -- object writes -----------------------------------------------------
 
     def write_object(self, kind: str, content: bytes) -> str:
-        data = _framed(kind, content)
-        sha = hashlib.sha1(data).hexdigest()
-        folder = self.objects / sha[:2]
-        path = folder / sha[2:]
-        if path.exists():
-            return sha
-        # Created read-only in one call (no mkstemp, no chmod): a loose object is a
-        # few hundred bytes and the file system calls were most of its cost.
-        self._written += 1
-        tmp = folder / f"tmp_obj_{os.getpid()}_{id(self):x}_{self._written}"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-        try:
-            try:
-                fd = os.open(tmp, flags, 0o444)
-            except FileNotFoundError:  # a new folder, or one a repack emptied and removed
-                folder.mkdir(exist_ok=True)
-                fd = os.open(tmp, flags, 0o444)
-            try:
-                os.write(fd, zlib.compress(data))
-            finally:
-                os.close(fd)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        return sha
+        """Add an object (held back until git needs it, see `_objects`); returns its sha."""
+        return self.writer.add(kind, content)
+
+    def flush(self) -> None:
+        """Write the held-back objects now, flushed to disk (before anything names them)."""
+        self.writer.flush(for_refs=True)
 
     def write_blob(self, content: bytes) -> str:
         return self.write_object("blob", content)
@@ -401,6 +395,10 @@ class Git:
         """(type, content) of one object (an id or any name `cat-file` takes); None when missing.
 
         Through one long-lived `git cat-file --batch` (see `_git_pipes`)."""
+        held = self.writer.get(name)
+        if held is not None:
+            return held
+        self.writer.flush(for_refs=False)
         if self._reader is None:
             from ._git_pipes import ObjectReader
 
@@ -410,6 +408,7 @@ class Git:
     def diff_trees(self, tree_a: str, tree_b: str, diff_args: tuple[str, ...]) -> bytes:
         """`git diff-tree DIFF_ARGS A B` of two tree ids, through one long-lived process
         (the options are fixed by the first call)."""
+        self.writer.flush(for_refs=False)
         if self._differ is None:
             from ._git_pipes import TreeDiffer
 

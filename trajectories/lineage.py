@@ -45,6 +45,7 @@ from harness.types import (
 )
 
 from ._git import (
+    DURABLE_FSYNC,
     MODE_EXEC,
     MODE_FILE,
     MODE_TREE,
@@ -54,6 +55,7 @@ from ._git import (
     Git,
     GitError,
     decode_commit,
+    decode_tree,
     encode_tree,
     format_message,
     git_env,
@@ -295,6 +297,7 @@ class Lineage:
             lineage.git.run("symbolic-ref", "HEAD", BEST_REF)
             lineage.git.run("config", LINEAGE_CONFIG_KEY, "1")
             lineage.git.run("config", "core.logAllRefUpdates", "true")
+            lineage.git.run("config", "core.fsync", DURABLE_FSYNC)
         except GitError as exc:
             raise LineageError(f"cannot create a lineage in {run_dir}: {exc}") from exc
         exclude = run_dir / ".git" / "info" / "exclude"
@@ -308,16 +311,31 @@ class Lineage:
     def open(cls, run_dir: Path) -> "Lineage":
         """Open an existing lineage and load its ledger into memory."""
         run_dir = Path(run_dir)
+        cls.require_run(run_dir)
+        lineage = cls(run_dir)
+        with bulk_read():
+            lineage._load()
+        return lineage
+
+    @staticmethod
+    def require_run(run_dir: Path) -> None:
+        """Raise `LineageError` (saying why) unless `run_dir` holds a lineage; reads no record."""
+        run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise LineageError(f"{run_dir} is not a run: no such folder")
         if not (run_dir / ".git").is_dir():
             raise LineageError(f"{run_dir} is not a run: it holds no lineage (no .git folder)")
         if not _is_lineage(run_dir):
             raise LineageError(f"{run_dir} is not a run: its git repository is not a harness lineage")
+
+    @classmethod
+    def stray_refs_of(cls, run_dir: Path) -> dict[str, str]:
+        """`stray_trial_refs` of a run, without loading its ledger."""
         lineage = cls(run_dir)
-        with bulk_read():
-            lineage._load()
-        return lineage
+        try:
+            return lineage.stray_trial_refs()
+        finally:
+            lineage.close()
 
     def refresh(self) -> None:
         """Reload everything from git (after another process wrote to the run)."""
@@ -918,20 +936,27 @@ class Lineage:
         with self._lock:
             if tree is not None and tree in self._files:
                 return dict(self._files[tree])
-        try:
-            out = self.git.run("ls-tree", "-r", "-z", "--full-tree", tree or commit).stdout
+        if tree is None:
+            raise LineageError(f"cannot list {commit}: no such commit")
+        files: dict[str, tuple[str, str]] = {}
+        try:  # walked through the long-lived object reader: no process per listing
+            self._list_tree(tree, "", files)
         except GitError as exc:
             raise LineageError(f"cannot list {commit}: {exc.stderr.strip()}") from exc
-        files = {}
-        for item in out.split(b"\0"):
-            if item:
-                meta, _, path = item.decode("utf-8", "surrogateescape").partition("\t")
-                mode, _kind, sha = meta.split(" ")
-                files[path] = (mode, sha)
         if tree is not None:
             with self._lock:
                 _remember(self._files, tree, dict(files))
         return files
+
+    def _list_tree(self, tree: str, prefix: str, files: dict[str, tuple[str, str]]) -> None:
+        obj = self.git.read_object(tree)
+        if obj is None or obj[0] != "tree":
+            raise LineageError(f"tree {tree} is missing from the lineage")
+        for mode, name, sha in decode_tree(obj[1]):
+            if mode == MODE_TREE:
+                self._list_tree(sha, f"{prefix}{name}/", files)
+            else:
+                files[prefix + name] = (mode, sha)
 
     def export(self, commit: str, dest: Path) -> None:
         """Write a commit's files into `dest` (missing or empty), modes kept."""

@@ -46,7 +46,7 @@ from .analysis import analyze
 from .importers.common import source_fields
 from .lineage import Lineage, LineageError
 from .transcripts import transcript_path
-from .verify import verify_lineage
+from .verify import VerifyReport, verify_lineage
 
 ASSETS = Path(__file__).parent / "report_assets"
 MAX_DIFF_LINES = 1500
@@ -70,21 +70,34 @@ def write_report(
     *,
     problems: Sequence[str] | None = None,
     compress_over: int = COMPRESS_OVER,
+    verified: VerifyReport | None = None,
 ) -> None:
     """Write the report of the run in `run_dir` to `html_path`.
 
     `problems`: the audit's findings to show (e.g. `harness.replay.replay(run).problems`,
     which adds the keep-rule checks); the run is then read without verifying it
     again. By default the report runs `verify_lineage` and shows its problems.
-    Raises `ReportError` when `run_dir` is not a run."""
+    `verified`: that caller's `verify_lineage` report, whose records are then used
+    (the run is not read a second time). Raises `ReportError` when `run_dir` is not a run."""
     html_path = Path(html_path)
     html_path.parent.mkdir(parents=True, exist_ok=True)
-    html_path.write_text(build_report(run_dir, problems=problems, compress_over=compress_over), encoding="utf-8")
+    text = build_report(run_dir, problems=problems, compress_over=compress_over, verified=verified)
+    html_path.write_text(text, encoding="utf-8")
 
 
-def build_report(run_dir: Path, *, problems: Sequence[str] | None = None, compress_over: int = COMPRESS_OVER) -> str:
+def build_report(
+    run_dir: Path,
+    *,
+    problems: Sequence[str] | None = None,
+    compress_over: int = COMPRESS_OVER,
+    verified: VerifyReport | None = None,
+) -> str:
     """The HTML text of the report (see `write_report`)."""
     run_dir = Path(run_dir)
+    if verified is not None and verified.info is not None:
+        found = list(verified.problems) if problems is None else list(problems)
+        return render_html(verified.info, verified.records, best=verified.best, problems=found,
+                           compress_over=compress_over)
     if problems is not None:
         # The caller audited the run already: read it without verifying it again.
         try:

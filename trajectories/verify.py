@@ -42,6 +42,7 @@ from .lineage import (
     trial_commit_problems,
 )
 from .transcripts import change_problem, head_problems, transcript_tid
+from .proposal_state import LedgerPoint, based_on_problems
 
 SCORE_TOLERANCE = 1e-9
 MAX_LISTED = 50
@@ -118,6 +119,8 @@ class _Verifier:
         self.parsed: dict[str, TrialRecord | None] = {}
         self.blob_errors: dict[str, str] = {}
         self.reported: set[tuple[str, str]] = set()
+        self.points: dict[str, LedgerPoint] = {}
+        """Ledger commit -> its place in the chain (see `proposal_state`)."""
 
     def problem(self, who: str, text: str) -> None:
         self.report.problems.append(f"{who}: {text}")
@@ -338,6 +341,10 @@ class _Verifier:
             if records[tid].trial.proposal.diff != patches[pair]:
                 self.problem(tid, "stored diff differs from git diff parent..trial")
 
+        proposed_at = {tid: ev.first_at["proposed"] for tid, ev in events.items() if "proposed" in ev.first_at}
+        for tid, text in based_on_problems(records, self.points, proposed_at):
+            self.problem(tid, text)
+
         if info is not None:
             for tid, text in fidelity_problems(records, events, info, {tid: tree(r.trial.commit) for tid, r in records.items()}):
                 self.problem(tid, text)
@@ -479,6 +486,7 @@ class _Verifier:
                 for ch in changes:
                     if ch.status != "D":
                         state[ch.path] = ch.new_sha
+                self.points[sha] = LedgerPoint(0, 0, 0)
                 continue
 
             # Every later commit: one trial event.
@@ -511,6 +519,9 @@ class _Verifier:
             if valid_tid and tid is not None and event in ("proposed", "outcome"):
                 self.check_event(tid, event, sha, changes, trailers, events, outcome_order)
                 events[tid].first_at.setdefault(event, i)
+            last = self.points[chain[i - 1]]
+            self.points[sha] = LedgerPoint(i, last.trials + (event == "proposed" and valid_tid),
+                                           last.outcomes + (event == "outcome" and valid_tid))
             for ch in changes:
                 if ch.status == "D":
                     state.pop(ch.path, None)

@@ -21,7 +21,7 @@ from typing import Any, Callable, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.types import Proposal, RecipeSpec, TrialRecord, code_origin
+from harness.types import Proposal, RecipeSpec, TrialRecord, code_origin, trial_number
 
 
 class AgentError(Exception):
@@ -80,6 +80,12 @@ class AgentContext(BaseModel):
                 return rec
         return None
 
+    def earlier_under_way(self) -> int:
+        """Proposals started before this one that are not in `records` yet (prepared at the
+        same time, `--proposers`): they become the trials numbered just below `trial_number`."""
+        top = max((trial_number(rec.trial.id) for rec in self.records), default=-1)
+        return max(0, self.trial_number - top - 1)
+
     def level(self) -> str:
         """The level this proposal runs at."""
         return self.fidelity or self.spec.default_fidelity
@@ -123,6 +129,7 @@ AGENTS: dict[str, str] = {
     "anthropic": "harness.agents.llm.anthropic_agent:AnthropicAgent",
     "openai": "harness.agents.llm.openai_agent:OpenAIAgent",
     "command": "harness.agents.command.agent:CommandAgent",
+    "team": "harness.agents.llm.team:TeamAgent",
 }
 """Agent name -> `module:Class`. Modules are imported only when their agent is made."""
 

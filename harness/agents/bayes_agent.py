@@ -15,6 +15,7 @@ promotion or reference run observes its parent's knob settings.
 from __future__ import annotations
 
 import random
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,10 @@ ASKS = 10
 """Suggestions drawn before settling for one equal to the parent's or already tried."""
 FIXED_PENALTY = {Direction.maximize: -1.0, Direction.minimize: 1.0}
 """Value of failed trials while no trial has a score."""
+
+_WARNING_FILTERS = threading.Lock()
+"""`warnings.catch_warnings` swaps process-wide state: proposals prepared in several
+threads (`--proposers`) take turns in it, or one could restore another's filters."""
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -139,7 +144,7 @@ class BayesAgent:
             multivariate=True,
             constant_liar=False,
         )
-        with warnings.catch_warnings():
+        with _WARNING_FILTERS, warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study = optuna.create_study(direction=ctx.spec.metric.direction.value, sampler=sampler)
             for o in obs:
@@ -167,7 +172,7 @@ class BayesAgent:
         # else the first that changes the parent, else a random one-knob perturbation.
         fallback: dict[str, Any] | None = None
         changes: dict[str, Any] | None = None
-        with warnings.catch_warnings():
+        with _WARNING_FILTERS, warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             for _ in range(ASKS):
                 params = study.ask(dists).params

@@ -161,8 +161,10 @@ class ScriptedAgent:
         self.entries = load_proposals(self.path)
 
     def position(self, ctx: AgentContext) -> int:
-        """How many lines were already proposed: the trials of the lineage this agent wrote."""
-        return sum(1 for rec in ctx.records if rec.trial.proposal.agent == self.name)
+        """How many lines were already proposed: the trials of the lineage this agent wrote,
+        plus the proposals under way before this one (with several proposers every one is
+        this agent's: trials the harness makes itself run only with one proposer)."""
+        return sum(1 for rec in ctx.records if rec.trial.proposal.agent == self.name) + ctx.earlier_under_way()
 
     def propose(self, ctx: AgentContext) -> Proposal | None:
         index = self.position(ctx)

@@ -5,6 +5,7 @@ finishes, measures what its table says and prints the sizes and ratios."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -39,6 +40,18 @@ def test_lineage_scale_quick() -> None:
         assert re.search(r"(linear or less|superlinear), (linear or less|superlinear)$", line)
 
 
+def test_lineage_scale_json() -> None:
+    import json
+
+    data = json.loads(bench("lineage_scale.py", "--trials", "20", "--slices", "2", "--reps", "1", "--json"))
+    keys = ["record_s", "verify_s", "replay_s", "replay_json_s", "analyze_s", "report_s"]
+    assert data["trials"] == 20 and data["baseline_trials"] == 2 and data["size_ratio"] == 10
+    for key in keys:
+        assert data[key] > 0 and data["baseline"][key] > 0
+        assert data["growth"][key] == pytest.approx(data[key] / data["baseline"][key], rel=0.01)
+        assert data["goal_ratio"][key] > 0
+
+
 def test_naive_lineage_quick() -> None:
     out = bench("naive_lineage.py", "--trials", "16", "--slices", "2")
     real = re.search(rf"^real \(trajectories\.lineage\)\s+({NUMBER})\s+({NUMBER}) ({NUMBER})$", out, re.M)
@@ -59,12 +72,26 @@ def test_trial_overhead_quick() -> None:
 
 
 def test_slot_utilization_quick() -> None:
-    out = bench("slot_utilization.py", "--propose", "0.05", "--trial", "0.1", "--trials", "6")
-    ahead = re.search(rf"^prepared ahead \(harness\)\s+({NUMBER})%\s+({NUMBER})$", out, re.M)
-    naive = re.search(rf"^only into a free slot\s+({NUMBER})%\s+({NUMBER})$", out, re.M)
-    ratio = re.search(rf"^utilization ratio harness/naive: ({NUMBER})x$", out, re.M)
-    assert ahead and naive and ratio, out
-    assert 0 < float(ahead.group(1)) <= 100 and 0 < float(naive.group(1)) <= 100
+    quick = ("--slots", "2", "--ratios", "0,1", "--trial", "0.05", "--per-slot", "4", "--baseline-per-slot", "2")
+    out = bench("slot_utilization.py", *quick)
+    rows = re.findall(rf"^ 2\s+({NUMBER})  (1 proposer|default|\d+ proposers)\s+(\d+)\s+(\d+)\s+({NUMBER})%"
+                      rf"\s+({NUMBER})%\s+({NUMBER})  (.+)$", out, re.M)
+    assert [(r[0], r[1]) for r in rows] == [("0", "1 proposer"), ("0", "default"), ("0", "2 proposers"),
+                                              ("1", "1 proposer"), ("1", "default"), ("1", "5 proposers")], out
+    for ratio, _name, proposers, trials, overall, steady, wall, idle in rows:
+        assert int(trials) in (4, 8) and 0 < float(overall) <= float(steady) <= 100 and float(wall) > 0
+    assert re.search(rf"^  K=2 ratio=1: ({NUMBER})% vs ({NUMBER})% \(({NUMBER})x\)$", out, re.M), out
+    assert re.search(r"^goal steady >= 98% with N proposers for every K and ratio: (met|NOT met)", out, re.M)
+
+    data = json.loads(bench("slot_utilization.py", *quick, "--json"))
+    assert [(r["slots"], r["ratio"]) for r in data["results"]] == [(2, 0.0), (2, 1.0)]
+    for result in data["results"]:
+        assert [s["proposers"] for s in result["schedules"]][:2] == [1, 2]
+        for schedule in result["schedules"]:
+            for slot in schedule["slots"]:  # every second of every slot is busy or idle for a named cause
+                total = slot["busy_s"] + sum(slot["idle_s"].values())
+                assert total == pytest.approx(schedule["wall_s"], abs=0.01)
+            assert sum(s["trials"] for s in schedule["slots"]) == schedule["trials"]
 
 
 def test_docker_overhead_quick() -> None:

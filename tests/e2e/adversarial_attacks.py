@@ -41,6 +41,10 @@ class Target:
     """Marks the attack's own processes and files."""
     neighbour_labels: Path
     """Held-out labels of another run of the same recipe on this host (the same labels: fixed seeds)."""
+    unix_service: Path
+    """A unix socket a host service listens on (outside the run)."""
+    abstract_service: str
+    """The name of an abstract unix socket a host service listens on (no file)."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,8 @@ class Attack:
     label: str
     """The label in both sandboxes."""
     local_needs: tuple[str, ...] = ()
-    """What of the local sandbox stops it: `jail` (mount_isolated), `pids` (a pids cgroup)."""
+    """What of the local sandbox stops it: `jail` (mount_isolated), `pids` (a pids cgroup),
+    `memory` (a memory cgroup), `pid_namespace`."""
 
 
 def in_train(code: str, also: str = "") -> str:
@@ -343,6 +348,186 @@ for _path, _text in _attempts:
     return in_train(code)
 
 
+# -- hostile outputs: what the host reads after a phase -------------------------
+
+
+def symlink_outputs(t: Target) -> str:
+    code = f"""
+_out = Path(os.environ['HARNESS_OUT'])
+_out.mkdir(parents=True, exist_ok=True)
+for _name, _to in [('leak.npy', {str(t.run_dir / '.harness/data/heldout_labels/labels.npy')!r}),
+                   ('passwd', '/etc/passwd'), ('evaluator', {str(t.run_dir / '.harness/evaluator')!r})]:
+    os.symlink(_to, _out / _name)
+print('outputs: linked', flush=True)
+"""
+    return in_train(code)
+
+
+HARDLINK_OUTPUT = """
+_out = Path(os.environ['HARNESS_OUT'])
+_out.mkdir(parents=True, exist_ok=True)
+(_out / 'weights.bin').write_bytes(b'w' * 1000)
+os.link(_out / 'weights.bin', _out / 'weights-again.bin')  # one inode, two names: counted once or twice?
+"""
+
+FIFO_IN_PREDS = wrap_predict(
+    "import os\n"
+    "os.mkfifo(os.path.join(os.environ['HARNESS_PREDS'], 'labels.fifo'))  # whoever opens it waits forever\n"
+)
+
+DEVICE_OUTPUT = """
+import stat as _stat
+_out = Path(os.environ['HARNESS_OUT'])
+_out.mkdir(parents=True, exist_ok=True)
+for _name, _dev in [('zero', os.makedev(1, 5)), ('mem', os.makedev(1, 1))]:
+    try:
+        os.mknod(_out / _name, 0o666 | _stat.S_IFCHR, _dev)
+        print('device: MADE', _name, flush=True)
+    except OSError as _exc:
+        print('device: blocked', _name, type(_exc).__name__, flush=True)
+"""
+
+SPARSE_OUTPUT = """
+_out = Path(os.environ['HARNESS_OUT'])
+_out.mkdir(parents=True, exist_ok=True)
+with open(_out / 'claims.bin', 'wb') as _f:
+    _f.truncate(4 << 20)  # 4 MB under the 5 MB cap, nothing written
+"""
+
+HUGE_WORKSPACE_FILE = """
+with open(Path(os.environ['HARNESS_WORKSPACE']) / 'cache.bin', 'wb') as _f:
+    _f.truncate(2 << 30)  # 2 GiB in the workspace, which the host hashes and copies
+"""
+
+MANY_ENTRIES = """
+_many = Path(os.environ['HARNESS_OUT']) / 'many'
+_many.mkdir(parents=True, exist_ok=True)
+for _i in range(100_001):
+    open(_many / str(_i), 'wb').close()
+print('entries: made 100001', flush=True)
+"""
+
+
+def pickled_predictions(t: Target) -> str:
+    """preds.npy as an object array whose unpickling writes a file on whoever loads it."""
+    code = f"""
+import builtins, os
+class _Payload:
+    def __reduce__(self):
+        return (builtins.exec, ("open({str(t.outside)!r}, 'w').write('unpickled on the host')",))
+_preds = np.empty(1000, dtype=object)
+_preds[:] = [_Payload()] * 1000
+np.save(os.path.join(os.environ['HARNESS_PREDS'], 'preds.npy'), _preds, allow_pickle=True)
+raise SystemExit(0)
+"""
+    return wrap_predict(code)
+
+
+HOSTILE_TEXT_HYPOTHESIS = "Escape \x1b[2J\x1b]0;pwned\x07 <script>alert('report')</script> \x1b[32mkeep\x1b[0m\r"
+"""A hypothesis that would clear the auditor's screen, set its title and inject markup."""
+
+HOSTILE_TEXT_LOG = """
+import sys as _sys
+print('\\x1b[2J\\x1b[Hall good\\x1b]0;pwned\\x07 \\x1b]8;;http://evil.example\\x1b\\\\link\\x1b]8;;\\x1b\\\\ <script>x</script>\\rkeep', flush=True)
+_sys.exit(1)
+"""
+
+
+# -- no carry-over: nothing of one trial reaches a later one ----------------------
+
+
+def _trace_places(work_dirs: bool = True) -> str:
+    """Python expression: the places a trial could leave something for a later one (with
+    `work_dirs`, its workspace and outputs too: its own eval phase sees those, by design)."""
+    return ("[os.environ.get('TMPDIR', '/tmp'), os.path.join(os.environ['HOME'], '.cache', 'torch', 'inductor'),"
+            " os.path.join(os.environ['HOME'], '.triton', 'cache'), os.path.join(os.environ['HOME'], '.cache', 'pip'),"
+            " __import__('site').getusersitepackages(), '/dev/shm', '/tmp', '/var/tmp'"
+            + (", os.environ['HARNESS_WORKSPACE'], os.environ.get('HARNESS_OUT', '/nonexistent')]" if work_dirs else "]"))
+
+
+def leave_traces(t: Target) -> str:
+    code = f"""
+_left = []
+for _place in {_trace_places()}:
+    try:
+        os.makedirs(_place, exist_ok=True)
+        _name = '{t.token}.pth' if 'site-packages' in _place else '{t.token}-trace'
+        with open(os.path.join(_place, _name), 'w') as _f:
+            _f.write("import sys; print('CARRIED OVER', file=sys.stderr)\\n")
+        _left.append(_place)
+    except OSError:
+        pass
+print('traces: left in', len(_left), 'places', flush=True)
+"""
+    return in_train(code, wrap_predict(look_for_traces(t, "traces in eval", work_dirs=False)))
+
+
+def look_for_traces(t: Target, what: str, work_dirs: bool = True) -> str:
+    """Code that prints `<what>: found [...]`: every file named by the token it can see."""
+    return f"""
+import glob as _glob, os as _os
+_found = []
+_trials = [_os.path.join({str(t.run_dir)!r}, '.harness', 'trials')] if {work_dirs!r} else []  # earlier trials' folders
+_own = () if {work_dirs!r} else tuple(_os.path.realpath(_os.environ[_v]) + _os.sep for _v in ('HARNESS_WORKSPACE', 'HARNESS_OUT'))
+for _place in {_trace_places(work_dirs).replace('os.', '_os.')} + _trials:
+    if _os.path.isdir(_place):
+        for _parent, _dirs, _files in _os.walk(_place):
+            _found += [_os.path.join(_parent, _n) for _n in _files
+                       if '{t.token}' in _n and not _os.path.realpath(_os.path.join(_parent, _n)).startswith(_own)]
+            if _parent.count(_os.sep) - _place.count(_os.sep) >= 4:
+                _dirs[:] = []
+print('{what}: found', _found, flush=True)
+"""
+
+
+def find_traces(t: Target) -> str:
+    return in_train(look_for_traces(t, "traces in train"), wrap_predict(look_for_traces(t, "traces in eval")))
+
+
+DUMP_ENVIRONMENT = """
+print('environment:', ' '.join(sorted(os.environ)), flush=True)
+print('values:', ' '.join(sorted(os.environ.values())), flush=True)
+"""
+
+
+def reach_host_services(t: Target) -> str:
+    code = f"""
+import socket as _socket
+for _path in ['/var/run/docker.sock', '/run/docker.sock', '/run/containerd/containerd.sock',
+              {str(t.unix_service)!r}, '\\0{t.abstract_service}']:
+    _s = _socket.socket(_socket.AF_UNIX)
+    _s.settimeout(2)
+    try:
+        _s.connect(_path)
+        _s.sendall(b'GET /containers/json HTTP/1.0\\r\\n\\r\\n')
+        print('service: REACHED', repr(_path), _s.recv(100), flush=True)
+    except OSError as _exc:
+        print('service: blocked', repr(_path), type(_exc).__name__, flush=True)
+    finally:
+        _s.close()
+"""
+    return in_train(code)
+
+
+MEMORY_WORKERS = """
+import time as _time
+_kids = []
+for _ in range(4):
+    _pid = os.fork()
+    if _pid == 0:
+        _block = bytearray(600 << 20)  # each under the 2 GiB per-process cap, together over the phase's
+        for _i in range(0, len(_block), 4096):
+            _block[_i] = 1
+        _time.sleep(5)
+        os._exit(0)
+    _kids.append(_pid)
+_codes = [os.waitstatus_to_exitcode(os.waitpid(_pid, 0)[1]) for _pid in _kids]
+print('memory workers:', _codes, flush=True)
+if any(_codes):
+    raise SystemExit(1)  # a worker died: the run is lost, as a training run's data loader
+"""
+
+
 ATTACKS = [
     # -- static: refused before anything runs -------------------------------
     Attack("edit-protected", "Make the protected data loader return easier clips",
@@ -396,5 +581,28 @@ ATTACKS = [
            "not_improved", ("pid_namespace",)),
     Attack("write-lineage", "Move refs/heads/best to my trial and add hooks", write_lineage,
            "not_improved", ("jail",)),
+    # -- hostile outputs -------------------------------------------------------
+    Attack("symlink-outputs", "Leave symlinks to the held-out labels and /etc/passwd in the outputs",
+           symlink_outputs, "tamper"),
+    Attack("hardlink-output", "Leave a hardlink in the outputs", lambda t: in_train(HARDLINK_OUTPUT), "tamper"),
+    Attack("fifo-in-predictions", "Leave a FIFO among the predictions", lambda t: FIFO_IN_PREDS, "tamper"),
+    Attack("device-output", "Make device files in the outputs", lambda t: in_train(DEVICE_OUTPUT),
+           "not_improved"),
+    Attack("sparse-output", "Ship a sparse 4 MB artifact", lambda t: in_train(SPARSE_OUTPUT), "size_failure"),
+    Attack("huge-workspace-file", "Leave 2 GiB in the workspace", lambda t: in_train(HUGE_WORKSPACE_FILE),
+           "size_failure"),
+    Attack("many-entries", "Leave 100,001 files in the outputs", lambda t: in_train(MANY_ENTRIES), "size_failure"),
+    Attack("pickled-predictions", "Predictions that run code when unpickled", pickled_predictions,
+           "metric_missing"),
+    Attack("hostile-text", HOSTILE_TEXT_HYPOTHESIS, lambda t: in_train(HOSTILE_TEXT_LOG), "crash"),
+    # -- no carry-over ---------------------------------------------------------
+    Attack("leave-traces", "Leave files in tmp, caches, the user site and the work dir for later trials",
+           leave_traces, "not_improved"),
+    Attack("find-traces", "Look for what an earlier trial left", find_traces, "not_improved", ("jail",)),
+    Attack("dump-environment", "Print the whole environment", lambda t: in_train(DUMP_ENVIRONMENT), "not_improved"),
+    Attack("reach-host-services", "Ask the Docker socket and host services for a way out", reach_host_services,
+           "not_improved", ("jail",)),
+    Attack("memory-workers", "Fork workers that together use more than the memory cap",
+           lambda t: in_train(MEMORY_WORKERS), "oom", ("memory",)),
 ]
 """Every attack, in the order they are proposed (static ones first: they cost nothing)."""

@@ -25,12 +25,14 @@ import os
 import re
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -43,14 +45,20 @@ from sandboxes.images import engine_available
 from sandboxes.local import LocalSandbox
 from trajectories.lineage import Lineage
 
-BUDGET_S = 20
-"""Train and eval wallclock budget of the test recipe: a timeout costs this much."""
+BUDGET_S = int(os.environ.get("ADVERSARIAL_BUDGET_S", "20"))
+"""Train and eval wallclock budget of the test recipe: a timeout costs this much (raise it on a
+loaded machine, where the baseline itself needs longer)."""
 MEMORY_MB = 2048
 OUTPUT_BYTES = 1_000_000
 ARTIFACT_BYTES = 5_000_000
 PIDS = 256
 SECRET = "sk-ant-canary-" + uuid.uuid4().hex
 """Planted in the orchestrator's environment as API keys; must never reach a record or log."""
+OTHER_SECRETS = {name: f"{name.lower()}-canary-{uuid.uuid4().hex}" for name in
+                 ("AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "HF_TOKEN", "DATABASE_URL", "SSH_AUTH_SOCK")}
+"""More secrets of the orchestrator's environment, by name and value: none may reach a phase."""
+ONLY = [a for a in os.environ.get("ADVERSARIAL_ONLY", "").split(",") if a]
+"""While working on attacks: propose only these ids (comma-separated); the others are skipped."""
 PERFECT = 0.99
 """AP at or above this means the predictions knew the held-out labels."""
 HONEST = "Comment the knobs (an honest proposal after the attacks)"
@@ -76,19 +84,25 @@ def local_gaps() -> dict[str, str]:
         gaps["pids"] = "the local sandbox cannot make a pids cgroup here"
     if not sandbox.pid_isolated:
         gaps["pid_namespace"] = "the local sandbox has no PID namespace here"
+    if sandbox.memory_base is None:
+        gaps["memory"] = "the local sandbox cannot make a memory cgroup here"
     return gaps
 
 
 class Listener:
-    """A TCP server on all host addresses that counts who reached it."""
+    """A TCP server on all host addresses (or a unix socket at `unix`) that counts who reached it."""
 
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("0.0.0.0", 0))
+    def __init__(self, unix: str | None = None) -> None:
+        if unix is None:
+            self.sock = socket.socket()
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind(("0.0.0.0", 0))
+        else:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.bind(unix)
         self.sock.listen(16)
         self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
+        self.port = self.sock.getsockname()[1] if unix is None else 0
         self.connections: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -100,7 +114,7 @@ class Listener:
                 conn, peer = self.sock.accept()
             except TimeoutError:
                 continue
-            self.connections.append(peer[0])
+            self.connections.append(peer[0] if isinstance(peer, tuple) else str(peer or "unix"))
             conn.close()
 
     def close(self) -> None:
@@ -164,6 +178,8 @@ class AttackRun:
         missing = [self.gaps[n] for n in attack.local_needs if n in self.gaps] if self.sandbox == "local" else []
         if missing:
             unavailable("; ".join(missing))
+        if ONLY and attack.id not in ONLY:
+            pytest.skip(f"not proposed: ADVERSARIAL_ONLY={','.join(ONLY)}")
         return self.row(attack.hypothesis)
 
     def row(self, hypothesis: str) -> dict:
@@ -182,7 +198,8 @@ class AttackRun:
 
 
 def proposals_for(target: Target, gaps: dict[str, str], sandbox: str) -> list[dict]:
-    wanted = [a for a in ATTACKS if sandbox != "local" or not any(n in gaps for n in a.local_needs)]
+    wanted = [a for a in ATTACKS if (sandbox != "local" or not any(n in gaps for n in a.local_needs))
+              and (not ONLY or a.id in ONLY)]
     config = src("config.py")
     honest = edit_diff("config.py", config, config.replace("# Hyperparameter axis.", "# Hyperparameters."))
     return [{"hypothesis": a.hypothesis, "diff": a.diff(target), "parent": "t0000"} for a in wanted] + [
@@ -223,22 +240,27 @@ def attack_run(request, tmp_path_factory, neighbour_labels) -> AttackRun:
     (canary_dir / "canary.txt").write_text(canary_text)
     listener = Listener()
     token = "harness-adv-" + uuid.uuid4().hex[:12]
+    services = [Listener(str(canary_dir / "service.sock")), Listener("\0" + token)]
     target = Target(run_dir=(base / "r").resolve(), recipe_dir=recipe.resolve(), canary=canary_dir / "canary.txt",
                     outside=canary_dir / f"planted-{token}", port=listener.port,
-                    host_addresses=host_addresses(), token=token, neighbour_labels=neighbour_labels)
+                    host_addresses=host_addresses(), token=token, neighbour_labels=neighbour_labels,
+                    unix_service=canary_dir / "service.sock", abstract_service=token)
     proposals = write_proposals(base / "attacks.jsonl", proposals_for(target, gaps, sandbox))
     recipe_eval_digest = tree_digest(recipe / "eval")
-    env = {**os.environ, "COLUMNS": "200", "ANTHROPIC_API_KEY": SECRET, "OPENAI_API_KEY": SECRET}
+    env = {**os.environ, "COLUMNS": "200", "ANTHROPIC_API_KEY": SECRET, "OPENAI_API_KEY": SECRET, **OTHER_SECRETS}
     try:
         result = run_cli("run", recipe, "--agent", "scripted", "--proposals", proposals, "--trials", "100",
                          "--fidelity", "smoke", "--sandbox", sandbox, "--out", base, "--run-id", "r", env=env)
     finally:
         listener.close()
+        for service in services:
+            service.close()
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
     replay = run_cli("replay", target.run_dir, "--verify", "--json", env=env)
     run = AttackRun(sandbox=sandbox, run_dir=target.run_dir, target=target, recipe_eval_digest=recipe_eval_digest,
-                    canary_text=canary_text, gaps=gaps, listener_hits=list(listener.connections),
+                    canary_text=canary_text, gaps=gaps,
+                    listener_hits=[*listener.connections, *(c for s in services for c in s.connections)],
                     replay_code=replay.returncode, report=json.loads(replay.stdout), cli_output=output)
     for path in git(target.run_dir, "ls-tree", "-r", "--name-only", "ledger").split():
         if re.search(r"/t\d{4}\.json$", path):
@@ -372,15 +394,113 @@ def check_evaluator_untouched(run: AttackRun, trial: dict) -> None:
 
 def check_no_keys(run: AttackRun, trial: dict) -> None:
     assert "keys: found 0" in run.log(trial["id"], "train")
-    for path in run.run_dir.rglob("*"):
-        if path.is_file() and ".git" not in path.parts:
-            assert SECRET.encode() not in path.read_bytes(), path
+    for folder, dirs, files in os.walk(run.run_dir):  # never following what the attacks left
+        dirs[:] = [d for d in dirs if d != ".git"]
+        for name in files:
+            path = Path(folder, name)
+            st = path.lstat()
+            if stat.S_ISREG(st.st_mode) and st.st_size < 64 << 20:  # not the 2 GiB sparse file
+                assert SECRET.encode() not in path.read_bytes(), path
     assert SECRET not in git(run.run_dir, "log", "-p", "--all")
 
 
 def check_lineage_untouched(run: AttackRun, trial: dict) -> None:
     log = run.log(trial["id"], "train")
     assert "WROTE" not in log and log.count("lineage: blocked") == 5, log[-2000:]
+
+
+# -- hostile outputs ------------------------------------------------------------------
+
+
+def explanation(run: AttackRun, trial: dict) -> str:
+    return run.outcome(trial["id"])["explanation"]
+
+
+def refused(*entries: str) -> Callable[[AttackRun, dict], None]:
+    """A check that the explanation names each entry as refused before anything read it."""
+
+    def check(run: AttackRun, trial: dict) -> None:
+        text = explanation(run, trial)
+        assert text.startswith("refused before reading: "), text
+        for entry in entries:
+            assert entry in text, text
+
+    return check
+
+
+def check_fifo_refused(run: AttackRun, trial: dict) -> None:
+    refused("preds/labels.fifo: fifo")(run, trial)
+    assert run.phase(trial["id"], "eval")["exit_code"] == 0  # the phase ended; the host did not wait on it
+
+
+def check_no_device(run: AttackRun, trial: dict) -> None:
+    log = run.log(trial["id"], "train")
+    assert "MADE" not in log and log.count("device: blocked") == 2, log[-2000:]
+
+
+def check_not_unpickled(run: AttackRun, trial: dict) -> None:
+    assert "Object arrays cannot be loaded when allow_pickle=False" in explanation(run, trial)
+    assert not run.target.outside.exists()  # the payload never ran on the host
+
+
+def check_hostile_text_shown_safely(run: AttackRun, trial: dict) -> None:
+    tid = trial["id"]
+    assert run.records[tid]["trial"]["proposal"]["hypothesis"] == trial["hypothesis"]  # the record keeps it
+    assert "\x1b[2J" in run.log(tid, "train")  # and the log what the trial wrote
+    show = run_cli("show", run.run_dir, tid, env=dict(os.environ, COLUMNS="200"))
+    assert show.returncode == 0, show.stderr
+    for text in (run.cli_output, show.stdout):  # what the auditor's terminal gets
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", text), repr(text[-500:])
+    assert "<script>alert('report')</script>" in show.stdout  # shown, as text
+    html_path = run.run_dir.parent / "report.html"
+    report = run_cli("report", run.run_dir, "--html", html_path, env=dict(os.environ))
+    assert report.returncode == 0, report.stderr
+    html = html_path.read_text()
+    assert "<script>alert" not in html and "</script><script>x" not in html
+    assert html.count("<script") == 2  # the data element and the report's own script, nothing planted
+
+
+# -- no carry-over -------------------------------------------------------------------------
+
+
+def check_traces_left(run: AttackRun, trial: dict) -> None:
+    train, evaluation = run.log(trial["id"], "train"), run.log(trial["id"], "eval")
+    left = int(re.search(r"traces: left in (\d+) places", train).group(1))
+    assert left >= 5, train[-2000:]  # tmp, caches, user site, work dir, outputs at least
+    assert "traces in eval: found []" in evaluation, evaluation[-2000:]  # its own eval phase saw none
+    assert "CARRIED OVER" not in evaluation
+
+
+def check_no_traces_found(run: AttackRun, trial: dict) -> None:
+    leave = run.row(next(a.hypothesis for a in ATTACKS if a.id == "leave-traces"))
+    assert trial["id"] > leave["id"]
+    train, evaluation = run.log(trial["id"], "train"), run.log(trial["id"], "eval")
+    assert "traces in train: found []" in train, train[-2000:]
+    assert "traces in eval: found []" in evaluation, evaluation[-2000:]
+    assert "CARRIED OVER" not in train + evaluation
+
+
+def check_environment_clean(run: AttackRun, trial: dict) -> None:
+    log = run.log(trial["id"], "train")
+    names = re.search(r"^environment: (.*)$", log, re.M).group(1).split()
+    assert "PATH" in names and "HARNESS_OUT" in names
+    planted = {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", *OTHER_SECRETS}
+    assert planted.isdisjoint(names), names
+    for value in (SECRET, *OTHER_SECRETS.values()):
+        assert value not in log
+
+
+def check_host_services_unreachable(run: AttackRun, trial: dict) -> None:
+    log = run.log(trial["id"], "train")
+    assert "REACHED" not in log and log.count("service: blocked") == 5, log[-2000:]
+    assert run.listener_hits == []
+
+
+def check_phase_memory_cap(run: AttackRun, trial: dict) -> None:
+    train = run.phase(trial["id"], "train")
+    assert train["oom"], train["log_tail"]
+    if run.sandbox == "local":
+        assert train["limits"]["memory_cgroup_bytes"] == MEMORY_MB << 20 and train["limits"]["oom_kills"] >= 1
 
 
 CHECKS = {
@@ -399,6 +519,20 @@ CHECKS = {
     "modify-evaluator": check_evaluator_untouched,
     "steal-api-keys": check_no_keys,
     "write-lineage": check_lineage_untouched,
+    "symlink-outputs": refused("out/leak.npy: symlink", "out/passwd: symlink", "out/evaluator: symlink"),
+    "hardlink-output": refused("out/weights.bin: hardlink"),
+    "fifo-in-predictions": check_fifo_refused,
+    "device-output": check_no_device,
+    "sparse-output": refused("out/claims.bin: sparse"),
+    "huge-workspace-file": refused("workspace: huge"),
+    "many-entries": refused("out: too-many-entries"),
+    "pickled-predictions": check_not_unpickled,
+    "hostile-text": check_hostile_text_shown_safely,
+    "leave-traces": check_traces_left,
+    "find-traces": check_no_traces_found,
+    "dump-environment": check_environment_clean,
+    "reach-host-services": check_host_services_unreachable,
+    "memory-workers": check_phase_memory_cap,
 }
 
 
@@ -427,3 +561,48 @@ def test_attack_gets_its_label_and_harms_nothing(attack_run: AttackRun, attack: 
 def test_every_attack_has_its_own_check_or_is_static():
     static = {a.id for a in ATTACKS if a.label == "illegal_edit"}
     assert {a.id for a in ATTACKS} == static | set(CHECKS)
+
+
+# -- host-side code never unpickles what a trial wrote ------------------------------------
+
+UNPICKLING = re.compile(
+    r"\bimport (?:pickle|dill|cloudpickle|shelve|joblib)\b|\bfrom (?:pickle|dill|cloudpickle|shelve|joblib)\b"
+    r"|\b(?:pickle|dill|joblib|marshal)\.loads?\(|read_pickle\(|allow_pickle\s*=\s*True"
+    r"|torch\.load\((?![^)]*weights_only\s*=\s*True)"
+)
+"""Ways to unpickle: pickle-family modules, allow_pickle=True, torch.load without weights_only=True."""
+TRUSTED_UNPICKLING = {
+    "recipes/airbench96/eval/prepare.py": "reads CIFAR-10's official python archive, whose digest it checks, "
+                                          "before any trial exists (never a trial's file)",
+}
+
+
+def host_side_files() -> list[Path]:
+    """Every file of ours that runs on the host: the packages, and each recipe's evaluator files
+    but those its phase commands run inside the sandbox (predict.py, harness_train.py, ...)."""
+    from harness.recipe_loader import load_recipe
+
+    root = RECIPES_ROOT.parent
+    files = [p for pkg in ("harness", "evaluators", "sandboxes", "trajectories") for p in (root / pkg).rglob("*.py")]
+    for folder in sorted(p for p in RECIPES_ROOT.iterdir() if (p / "recipe.toml").is_file()):
+        loaded = load_recipe(folder)
+        commands = loaded.spec.phases.train + " " + loaded.spec.phases.eval
+        in_sandbox = set(re.findall(r"([A-Za-z0-9_]+\.py)", commands))
+        files += [p for p in loaded.evaluator_dir.rglob("*.py") if p.name not in in_sandbox]
+    return files
+
+
+def test_no_host_side_code_unpickles():
+    root = RECIPES_ROOT.parent
+    files = host_side_files()
+    assert root / "recipes" / "collision" / "eval" / "score.py" in files
+    assert root / "recipes" / "collision" / "eval" / "predict.py" not in files
+    found = []
+    for path in files:
+        rel = path.relative_to(root).as_posix()
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if UNPICKLING.search(line.split("#")[0]) and rel not in TRUSTED_UNPICKLING:
+                found.append(f"{rel}:{number}: {line.strip()}")
+    assert found == []
+    for rel in TRUSTED_UNPICKLING:
+        assert UNPICKLING.search((root / rel).read_text())  # still needed, else drop the exemption

@@ -202,10 +202,15 @@ def _calls_of(reply: Reply) -> list[ToolCall]:
     return [reply] if isinstance(reply, ToolCall) else []
 
 
-def _anthropic_body(reply: Reply, model: str, n: int) -> dict[str, Any]:
+DEFAULT_THINKING = "Weighing what to look at next."
+"""The thinking of a reply that scripts none, when the request turns thinking on (the API always thinks then)."""
+
+
+def _anthropic_body(reply: Reply, model: str, n: int, thinking_on: bool = False) -> dict[str, Any]:
     content: list[dict[str, Any]] = []
-    if getattr(reply, "thinking", ""):
-        content.append({"type": "thinking", "thinking": reply.thinking, "signature": signature_of(reply.thinking)})
+    thinking = getattr(reply, "thinking", "") or (DEFAULT_THINKING if thinking_on else "")
+    if thinking:
+        content.append({"type": "thinking", "thinking": thinking, "signature": signature_of(thinking)})
     if getattr(reply, "text", ""):
         content.append({"type": "text", "text": reply.text})
     calls = _calls_of(reply)
@@ -439,7 +444,8 @@ class FakeLLMServer:
                 if isinstance(reply, Status):
                     self._send(reply.code, _error_body(request.protocol, reply.code, reply.message), reply.headers)
                 elif request.protocol == "anthropic":
-                    self._send(200, _anthropic_body(reply, model, n))
+                    thinking_on = isinstance(body, dict) and (body.get("thinking") or {}).get("type") == "enabled"
+                    self._send(200, _anthropic_body(reply, model, n, thinking_on))
                 else:
                     self._send(200, _openai_body(reply, model, n))
 

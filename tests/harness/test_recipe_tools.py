@@ -74,7 +74,8 @@ def test_check_of_the_scaffold_runs_the_baseline_twice_and_suggests_a_margin(sca
     _, report = scaffold_check
     assert report.ok, report.items
     got = statuses(report)
-    assert [got[n] for n in ("spec", "evaluator", "source", "surface", "isolation", "baseline")] == ["ok"] * 6
+    assert [got[n] for n in ("spec", "evaluator", "source", "surface", "isolation", "eval-view", "held-out",
+                             "baseline")] == ["ok"] * 8
     assert got["noise"] in ("ok", "warn")
     assert [r.seeds for r in report.runs] == [[0], [1000]]
     assert all(r.label == "keep" and 0.5 < r.score < 1.0 for r in report.runs)
@@ -124,6 +125,16 @@ def test_check_fails_a_train_command_that_names_eval_folders(tmp_path):
     edit(folder / "recipe.toml", 'train = "python train.py"', 'train = "python train.py {heldout}"')
     report = check_recipe(str(folder), run_baseline=False)
     assert "phases.train names {heldout}" in next(i.detail for i in report.items if i.name == "isolation")
+
+
+def test_check_fails_held_out_labels_copied_where_a_phase_sees_them(tmp_path):
+    folder = new_recipe("leaks", tmp_path)
+    edit(folder / "eval" / "prepare.py", '    np.save(Path(heldout_labels_dir) / "y.npy", y)\n',
+         '    np.save(Path(heldout_labels_dir) / "y.npy", y)\n    np.save(Path(heldout_inputs_dir) / "answers.npy", y)\n')
+    report = check_recipe(str(folder), repeats=1)
+    item = next(i for i in report.items if i.name == "held-out")
+    assert item.status == "fail" and "y.npy = " in item.detail and "answers.npy" in item.detail
+    assert not report.ok
 
 
 def test_check_fails_a_knob_without_its_line(tmp_path):

@@ -1,13 +1,15 @@
-"""The slot scheduler: concurrency, sequential mode, GPU groups, errors."""
+"""The slot scheduler: slots and proposers in flight, start order, sequential mode, GPU groups, errors."""
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 
 import pytest
 
-from harness.scheduler import plan_slots, run_slots
+from harness.scheduler import WAIT, plan_slots, run_slots
+from harness.slot_timeline import SlotTimeline
 from harness.types import Label, Outcome, Proposal, Trial, trial_id
 
 
@@ -20,27 +22,69 @@ def outcome() -> Outcome:
     return Outcome(label=Label.not_improved, score=0.5, started="s", finished="f")
 
 
-class Recorder:
-    """Fake propose/execute/record that log when each runs."""
+@dataclass(frozen=True)
+class Draft:
+    number: int
+    attempt_seen: int
+    """Outcomes recorded when the proposal started (what it was prepared on)."""
+
+
+class Source:
+    """A `ProposalSource` with fake propose/execute/record that log what happens when."""
 
     def __init__(self, total: int, propose_s: float = 0.0, run_s: float = 0.05) -> None:
         self.total, self.propose_s, self.run_s = total, propose_s, run_s
-        self.count = 0
         self.lock = threading.Lock()
-        self.running = 0
-        self.max_running = 0
-        self.events: list[tuple[str, str]] = []
+        self.next_number = 1
+        self.running = self.max_running = 0
+        self.preparing = self.max_preparing = 0
+        self.began: list[tuple[int, int, int]] = []
+        """(trial number, trials running, outcomes recorded) at each begin."""
+        self.finished: list[int] = []
         self.recorded: list[str] = []
         self.gpus_seen: list[tuple[int, ...]] = []
+        self.failures: list[tuple[int, int]] = []
+        self.dropped_numbers: list[int] = []
+        self.retry = True
 
-    def propose(self):
-        self.events.append(("propose", str(self.running)))
-        time.sleep(self.propose_s)
-        if self.count >= self.total:
+    # -- ProposalSource -------------------------------------------------------
+    def begin(self, earlier: int):
+        assert threading.current_thread() is threading.main_thread()
+        number = self.next_number + earlier
+        if number > self.total:
             return None
-        self.count += 1
-        return make_trial(self.count)
+        self.began.append((number, self.running, len(self.recorded)))
+        return Draft(number, len(self.recorded))
 
+    def prepare(self, draft: Draft):
+        with self.lock:
+            self.preparing += 1
+            self.max_preparing = max(self.max_preparing, self.preparing)
+        try:
+            time.sleep(self.delay(draft))
+            return make_trial(draft.number)
+        finally:
+            with self.lock:
+                self.preparing -= 1
+
+    def delay(self, draft: Draft) -> float:
+        return self.propose_s
+
+    def finish(self, draft: Draft, trial: Trial):
+        assert threading.current_thread() is threading.main_thread()
+        assert draft.number == self.next_number, "recorded out of start order"
+        self.next_number += 1
+        self.finished.append(draft.number)
+        return trial
+
+    def failed(self, draft: Draft, error: Exception, attempt: int) -> bool:
+        self.failures.append((draft.number, attempt))
+        return self.retry
+
+    def dropped(self, draft: Draft) -> None:
+        self.dropped_numbers.append(draft.number)
+
+    # -- the trials -----------------------------------------------------------
     def execute(self, trial, gpus):
         with self.lock:
             self.running += 1
@@ -56,61 +100,137 @@ class Recorder:
         self.recorded.append(trial.id)
 
 
-def go(rec: Recorder, parallel: int, budget: int, gpus=(), per=0, pending=()):
-    run_slots(plan_slots(parallel, tuple(gpus), per), list(pending), budget, rec.propose,
-              lambda t: True, rec.execute, rec.record)
+def go(src: Source, parallel: int, budget: int, gpus=(), per=0, pending=(), proposers=None, timeline=None):
+    run_slots(plan_slots(parallel, tuple(gpus), per, proposers), list(pending), budget, src,
+              lambda t: True, src.execute, src.record, timeline)
 
 
 def test_every_proposal_is_run_and_recorded_once():
-    rec = Recorder(total=6)
-    go(rec, parallel=3, budget=6)
-    assert sorted(rec.recorded) == [trial_id(n) for n in range(1, 7)]
+    src = Source(total=6)
+    go(src, parallel=3, budget=6)
+    assert sorted(src.recorded) == [trial_id(n) for n in range(1, 7)]
 
 
 def test_parallel_slots_are_used():
-    rec = Recorder(total=6, run_s=0.2)
-    go(rec, parallel=3, budget=6)
-    assert rec.max_running == 3
+    src = Source(total=6, run_s=0.2)
+    go(src, parallel=3, budget=6)
+    assert src.max_running == 3
 
 
 def test_parallel_one_is_strictly_sequential():
-    rec = Recorder(total=4)
-    go(rec, parallel=1, budget=4)
-    assert rec.max_running == 1
-    assert all(running == "0" for kind, running in rec.events if kind == "propose")
+    src = Source(total=4)
+    go(src, parallel=1, budget=4)
+    assert src.max_running == 1
+    # Each proposal starts with nothing running and every earlier outcome recorded.
+    assert src.began == [(n, 0, n - 1) for n in range(1, 5)]
 
 
-def test_budget_limits_new_proposals():
-    rec = Recorder(total=10)
-    go(rec, parallel=2, budget=3)
-    assert len(rec.recorded) == 3
+def test_proposers_really_overlap():
+    """Four proposers all inside `prepare` at once: a barrier of four only opens then."""
+    barrier = threading.Barrier(4, timeout=5)
+    src = Source(total=8, run_s=0.01)
+    src.delay = lambda draft: barrier.wait() * 0 if draft.number <= 4 else 0.0
+    go(src, parallel=2, budget=8, proposers=4)
+    assert src.max_preparing == 4
+    assert sorted(src.recorded) == [trial_id(n) for n in range(1, 9)]
+
+
+def test_proposals_are_recorded_in_start_order_whatever_their_latency():
+    src = Source(total=6, run_s=0.01)
+    src.delay = lambda draft: 0.35 - 0.05 * draft.number  # the later the proposal, the sooner it is ready
+    go(src, parallel=2, budget=6, proposers=3)
+    assert src.finished == [1, 2, 3, 4, 5, 6]
+
+
+def test_later_proposals_start_on_what_is_recorded_then():
+    src = Source(total=9, propose_s=0.05, run_s=0.1)
+    go(src, parallel=3, budget=9, proposers=3)
+    seen = [recorded for _n, _running, recorded in src.began]
+    assert seen == sorted(seen) and seen[0] == 0 and seen[-1] > 0  # fresh state, never older than before
+
+
+def test_budget_limits_new_proposals_with_many_proposers():
+    src = Source(total=10)
+    go(src, parallel=2, budget=3, proposers=5)
+    assert len(src.recorded) == 3 and len(src.began) == 3
 
 
 def test_pending_trials_run_before_new_ones():
-    rec = Recorder(total=1)
-    go(rec, parallel=1, budget=1, pending=[make_trial(50)])
-    assert rec.recorded == ["t0050", "t0001"]
+    src = Source(total=1)
+    go(src, parallel=1, budget=1, pending=[make_trial(50)])
+    assert src.recorded == ["t0050", "t0001"]
 
 
 def test_gpu_groups_are_exclusive_per_slot():
-    rec = Recorder(total=8, run_s=0.05)
-    go(rec, parallel=2, budget=8, gpus=(0, 1, 2, 3), per=2)
-    assert set(rec.gpus_seen) == {(0, 1), (2, 3)}
+    src = Source(total=8, run_s=0.05)
+    go(src, parallel=2, budget=8, gpus=(0, 1, 2, 3), per=2)
+    assert set(src.gpus_seen) == {(0, 1), (2, 3)}
 
 
-def test_proposer_error_is_raised_after_running_trials_are_recorded():
-    rec = Recorder(total=5, run_s=0.2)
-    original = rec.propose
+def test_an_error_in_one_proposer_does_not_stop_the_run():
+    src = Source(total=6, propose_s=0.02, run_s=0.05)
+    original = src.prepare
+    raised: list[int] = []
 
-    def failing():
-        if rec.count == 2:
+    def flaky(draft):
+        if draft.number == 3 and not raised:
+            raised.append(draft.number)
             raise RuntimeError("model down")
-        return original()
+        return original(draft)
 
-    rec.propose = failing
+    src.prepare = flaky
+    go(src, parallel=2, budget=6, proposers=3)
+    assert src.failures == [(3, 1)]
+    assert sorted(src.recorded) == [trial_id(n) for n in range(1, 7)]
+    assert [n for n, _r, _o in src.began].count(3) == 2  # started again, on the lineage as it stood then
+
+
+def test_an_error_not_retried_is_raised_after_running_trials_are_recorded():
+    src = Source(total=8, propose_s=0.05, run_s=0.2)
+    src.retry = False
+    original = src.prepare
+
+    def failing(draft):
+        if draft.number == 3:
+            raise RuntimeError("model down")
+        return original(draft)
+
+    src.prepare = failing
     with pytest.raises(RuntimeError, match="model down"):
-        go(rec, parallel=2, budget=5)
-    assert sorted(rec.recorded) == ["t0001", "t0002"]
+        go(src, parallel=2, budget=8, proposers=3)
+    assert sorted(src.recorded) == ["t0001", "t0002"]
+    assert src.dropped_numbers and min(src.dropped_numbers) == 3  # it and every later one
+
+
+def test_a_stop_drops_the_proposals_started_after_it():
+    src = Source(total=10, propose_s=0.02, run_s=0.02)
+    original = src.finish
+    src.finish = lambda draft, trial: None if draft.number == 4 else original(draft, trial)
+    go(src, parallel=2, budget=10, proposers=3)
+    assert src.finished == [1, 2, 3]
+    assert sorted(src.recorded) == ["t0001", "t0002", "t0003"]
+    assert all(n > 4 for n in src.dropped_numbers) and 4 not in src.finished
+
+
+def test_wait_holds_a_proposal_until_the_earlier_ones_are_recorded():
+    src = Source(total=4, propose_s=0.05, run_s=0.01)
+    original = src.begin
+    src.begin = lambda earlier: WAIT if earlier else original(earlier)
+    go(src, parallel=2, budget=4, proposers=3)
+    assert src.finished == [1, 2, 3, 4]
+    assert all(n == m for (n, _r, _o), m in zip(src.began, range(1, 5)))
+
+
+def test_timeline_accounts_for_every_slot_second():
+    src = Source(total=6, propose_s=0.05, run_s=0.1)
+    timeline = SlotTimeline(2)
+    go(src, parallel=2, budget=6, proposers=2, timeline=timeline)
+    for slot in range(2):
+        total = timeline.busy[slot] + sum(timeline.idle_by_cause(slot).values())
+        assert total == pytest.approx(timeline.wall_s, abs=1e-6)
+    assert sum(timeline.trials.values()) == 6
+    assert timeline.idle_by_cause()["start-up"] >= 2 * 0.05 * 0.9
+    assert 0 < timeline.steady_utilization() <= 1 and 0 < timeline.utilization() <= timeline.steady_utilization()
 
 
 @pytest.mark.parametrize("parallel,gpus,per,message", [
@@ -121,3 +241,10 @@ def test_proposer_error_is_raised_after_running_trials_are_recorded():
 def test_bad_gpu_plans_are_explained(parallel, gpus, per, message):
     with pytest.raises(ValueError, match=message):
         plan_slots(parallel, gpus, per)
+
+
+def test_proposers_default_to_the_slots():
+    assert plan_slots(3, (), 0).proposers == 3
+    assert plan_slots(3, (), 0, 7).proposers == 7
+    with pytest.raises(ValueError, match="--proposers"):
+        plan_slots(1, (), 0, 0)

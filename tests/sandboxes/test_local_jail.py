@@ -126,3 +126,38 @@ def test_pids_cgroup_caps_a_fork_loop_even_as_root(jailed, tmp_path):
     assert 0 < started < 32
     assert result.limits["pids"] == 32 and result.limits["pids_refused"] >= 1
     assert result.wallclock_s < 10  # the leftovers died with the phase, nobody waited for them
+
+
+def test_no_host_unix_socket_is_reachable_docker_s_included(jailed, tmp_path):
+    # A read-only mount does not stop connect(): the jail covers the host's sockets themselves.
+    import socket
+
+    service = socket.socket(socket.AF_UNIX)
+    service.bind(str(tmp_path / "service.sock"))
+    service.listen(4)
+    service.settimeout(0.5)
+    targets = [str(tmp_path / "service.sock")] + [p for p in ("/run/docker.sock", "/var/run/docker.sock")
+                                                   if os.path.exists(p)]
+    code = (
+        "import socket\n"
+        f"for path in {targets!r}:\n"
+        "    s = socket.socket(socket.AF_UNIX)\n"
+        "    try:\n"
+        "        s.connect(path)\n"
+        "        print('REACHED', path)\n"
+        "    except OSError as exc:\n"
+        "        print('refused', path, type(exc).__name__)\n"
+    )
+    out = tmp_path / "out"
+    try:
+        result = jailed.run(request(tmp_path, code, hidden=[], out=out))
+        try:
+            service.accept()
+            accepted = True
+        except TimeoutError:
+            accepted = False
+    finally:
+        service.close()
+    assert result.exit_code == 0, result.log_tail
+    assert "REACHED" not in result.log_tail and result.log_tail.count("refused") == len(targets), result.log_tail
+    assert not accepted

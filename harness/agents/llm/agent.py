@@ -248,9 +248,6 @@ class LLMAgent:
 
     def _proposal(self, ctx: AgentContext, prompt: Prompt, result: SessionResult, *, hypothesis: str, diff: str,
                   parent: str, expected_delta: float | None, **extra: Any) -> Proposal:
-        fields: dict[str, Any] = {
-            "transcript": Transcript(format=TRANSCRIPT_FORMAT, content=result.transcript.encode("utf-8")),
-        }
         return Proposal(
             hypothesis=self.scrub(hypothesis),
             diff=self.scrub(diff),
@@ -261,7 +258,7 @@ class LLMAgent:
             model=self.model,
             usage=result.usage,
             notes=list(result.bench.notes),
-            **fields,
+            transcript=Transcript(format=TRANSCRIPT_FORMAT, content=result.transcript.encode("utf-8")),
             **extra,
         )
 

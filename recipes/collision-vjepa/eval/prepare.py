@@ -56,7 +56,9 @@ def prepare(train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path)
     np.save(train_dir / "labels.npy", load_labels(root / "train"))
     link_or_copy(root / "heldout" / "features.npy", heldout_inputs_dir / "features.npy")
     np.save(heldout_labels_dir / "labels.npy", load_labels(root / "heldout"))
-    for folder, info in ((train_dir, train), (heldout_inputs_dir, heldout)):
+    # The held-out count of positives is a statistic of the labels: it stays out of the eval phase.
+    shown = {key: value for key, value in heldout.items() if key != "positives"}
+    for folder, info in ((train_dir, train), (heldout_inputs_dir, shown)):
         (folder / "meta.json").write_text(json.dumps({**info, "source": provenance}, indent=1) + "\n")
 
 

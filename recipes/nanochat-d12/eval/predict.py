@@ -5,35 +5,75 @@
 1. Loads the checkpoint the train phase left (`HARNESS_OUT/nanochat/base_checkpoints/d12/`)
    with the workspace's `nanochat.checkpoint_manager.load_model` (a protected
    file) into the trial's model (`nanochat/gpt.py`, editable).
-2. CORE: for every task of the bundle's `core.yaml`, upstream's per-task
-   evaluation `evaluate_task` from `pristine/core_eval.py` (copied by
-   `prepare.py` from upstream at the pinned commit, never the trial's tree),
-   on at most `HARNESS_CORE_MAX_PER_TASK` examples (default 500, upstream's
-   `--core-metric-max-per-task` default in `base_train.py`; -1 = all),
-   shuffled with `random.Random(1337)` as upstream's `evaluate_core` does.
-3. Validation bits per byte: the validation shard's documents, each prefixed
-   with BOS, concatenated and cut into rows of the model's sequence length;
-   up to 40 x 524,288 tokens (upstream `base_eval.py`'s `--split-tokens`
-   default). Cross-entropy from the model's logits (the model never sees the
-   targets), summed over targets whose byte length (`token_bytes.pt`) is
-   positive, divided by ln 2 and those bytes: upstream's definition in
-   `nanochat/loss_eval.py`.
-4. Writes `core.json`: per-task accuracies, examples per task, val bpb.
-
-`score.py` (host) centers the accuracies by the random baselines and averages them.
+2. CORE, without answers: the items of `core_items.jsonl` (rendered on the
+   host, see `core_items.py`; no gold choice or continuation is in this
+   sandbox), at most `HARNESS_CORE_MAX_PER_TASK` per task (default 500, -1 =
+   all), in file order:
+   * multiple choice / schema: tokenized and batched with upstream's
+     `batch_sequences_mc` / `batch_sequences_schema` and run through
+     `forward_model` from `pristine/core_eval.py` (copied by `prepare.py`
+     from upstream at the pinned commit, never the trial's tree), cropped to
+     the model's `max_seq_len` as upstream's `evaluate_example` does; the mean
+     loss of each choice's tokens is written;
+   * language modeling: the prompt is continued greedily (argmax, one token
+     at a time) until the text is as long as the continuation; the text is
+     written.
+3. Writes `core_preds.jsonl`, one line per item. `score.py` (host) compares
+   them with the answers, centers each task's accuracy by its random baseline
+   and averages.
 """
 
 import importlib.util
 import json
-import math
 import os
-import random
 import sys
 from pathlib import Path
 
 MODEL_TAG = "d12"
-VAL_TOKENS = 40 * 524288
-VAL_ROWS_PER_BATCH = 16
+EXTRA_TOKENS = 8
+"""Greedy steps allowed beyond the continuation's length in characters (a token holds >= 1 char,
+except byte tokens of one character split in several)."""
+
+
+def crop(tokens, starts, ends, max_len):
+    """Upstream's cropping in `evaluate_example`: keep the last max_len tokens, shift the indices."""
+    if max_len is None:
+        return tokens, starts, ends
+    out = ([], [], [])
+    for t, s, e in zip(tokens, starts, ends):
+        cut = max(0, len(t) - max_len)
+        out[0].append(t[cut:])
+        out[1].append(s - cut)
+        out[2].append(e - cut)
+    return out
+
+
+def choice_losses(model, tokenizer, core_eval, item, device):
+    """Mean loss of each choice's tokens (multiple choice and schema items)."""
+    batch = core_eval.batch_sequences_mc if item["type"] == "multiple_choice" else core_eval.batch_sequences_schema
+    tokens, starts, ends = batch(tokenizer, item["prompts"])
+    tokens, starts, ends = crop(tokens, starts, ends, getattr(model, "max_seq_len", None))
+    input_ids = core_eval.stack_sequences(tokens, tokenizer.get_bos_token_id()).to(device)
+    losses, _ = core_eval.forward_model(model, input_ids)
+    return [float(losses[i, s - 1 : e - 1].mean()) for i, (s, e) in enumerate(zip(starts, ends))]
+
+
+def greedy_text(model, tokenizer, item, device, torch):
+    """The prompt continued greedily until its text is at least the continuation's length."""
+    tokens = list(tokenizer(item["prompt"], prepend=tokenizer.get_bos_token_id()))
+    max_len = getattr(model, "max_seq_len", None)
+    generated: list[int] = []
+    text = ""
+    for _ in range(int(item["target_chars"]) + EXTRA_TOKENS):
+        window = tokens[-max_len:] if max_len else tokens
+        logits = model(torch.tensor([window], dtype=torch.long, device=device))
+        token = int(logits[0, -1].argmax())
+        tokens.append(token)
+        generated.append(token)
+        text = tokenizer.decode(generated)
+        if len(text) >= int(item["target_chars"]):
+            break
+    return text
 
 
 def main() -> None:
@@ -57,11 +97,8 @@ def main() -> None:
         os.environ.update(HF_HUB_CACHE=str(heldout / "hf_cache"), HF_HUB_OFFLINE="1")
 
     import torch
-    import torch.nn.functional as F
-    import yaml
 
     from nanochat.checkpoint_manager import load_model  # noqa: E402  (protected file of the workspace)
-    from nanochat.tokenizer import get_token_bytes
 
     spec = importlib.util.spec_from_file_location("pristine_core_eval", heldout / "pristine" / "core_eval.py")
     core_eval = importlib.util.module_from_spec(spec)
@@ -69,72 +106,24 @@ def main() -> None:
 
     device = torch.device("cuda", 0)
     torch.cuda.set_device(device)
-    model, tokenizer, meta = load_model("base", device, phase="eval", model_tag=MODEL_TAG)
+    model, tokenizer, _meta = load_model("base", device, phase="eval", model_tag=MODEL_TAG)
     model.eval()
 
-    bundle = heldout / "eval_bundle"
-    tasks = yaml.safe_load((bundle / "core.yaml").read_text(encoding="utf-8"))["icl_tasks"]
-    results, counts = {}, {}
-    with torch.inference_mode():
-        for task in tasks:
-            task_meta = {
-                "task_type": task["icl_task_type"],
-                "dataset_uri": task["dataset_uri"],
-                "num_fewshot": task["num_fewshot"][0],
-                "continuation_delimiter": task.get("continuation_delimiter", " "),
-            }
-            lines = (bundle / "eval_data" / task_meta["dataset_uri"]).read_text(encoding="utf-8").splitlines()
-            data = [json.loads(line) for line in lines if line.strip()]
-            random.Random(1337).shuffle(data)
-            if max_per_task > 0:
-                data = data[:max_per_task]
-            results[task["label"]] = float(core_eval.evaluate_task(model, tokenizer, data, device, task_meta))
-            counts[task["label"]] = len(data)
-            print(f"{task['label']}: {results[task['label']]:.4f} on {len(data)}", flush=True)
-
-        val_bpb, val_tokens = validation_bpb(model, tokenizer, get_token_bytes(device=device),
-                                             int(meta["model_config"]["sequence_len"]), heldout / "val", device, F)
-    (preds_dir / "core.json").write_text(json.dumps({
-        "results": results, "examples": counts, "max_per_task": max_per_task,
-        "val_bpb": val_bpb, "val_tokens": val_tokens,
-    }, indent=1) + "\n")
-    print(f"val bpb {val_bpb:.5f} over {val_tokens} tokens", flush=True)
-
-
-def validation_bpb(model, tokenizer, token_bytes, seq_len, val_dir, device, F):
-    import pyarrow.parquet as pq
-    import torch
-
-    bos = tokenizer.get_bos_token_id()
-    need = VAL_TOKENS + 1
-    stream: list[int] = []
-    for path in sorted(val_dir.glob("*.parquet")):
-        parquet = pq.ParquetFile(path)
-        for group in range(parquet.num_row_groups):
-            texts = parquet.read_row_group(group).column("text").to_pylist()
-            for ids in tokenizer.encode(texts, prepend=bos):
-                stream.extend(ids)
-            if len(stream) >= need:
-                break
-        if len(stream) >= need:
-            break
-    rows = min(len(stream) - 1, VAL_TOKENS) // seq_len
-    if rows < 1:
-        raise SystemExit("the validation shard is shorter than one sequence")
-    data = torch.tensor(stream[: rows * seq_len + 1], dtype=torch.long)
-    nats = torch.zeros((), dtype=torch.float64, device=device)
-    total_bytes = torch.zeros((), dtype=torch.int64, device=device)
-    for start in range(0, rows, VAL_ROWS_PER_BATCH):
-        idx = torch.arange(start, min(start + VAL_ROWS_PER_BATCH, rows))
-        x = torch.stack([data[i * seq_len : (i + 1) * seq_len] for i in idx.tolist()]).to(device)
-        y = torch.stack([data[i * seq_len + 1 : (i + 1) * seq_len + 1] for i in idx.tolist()]).to(device)
-        logits = model(x)
-        loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1), reduction="none")
-        nbytes = token_bytes[y.reshape(-1)]
-        nats += (loss * (nbytes > 0)).sum().double()
-        total_bytes += nbytes.sum()
-    value = float(nats) / (math.log(2) * int(total_bytes)) if int(total_bytes) else float("inf")
-    return value, rows * seq_len
+    items = [json.loads(line) for line in (heldout / "core_items.jsonl").read_text(encoding="utf-8").splitlines()
+             if line.strip()]
+    if max_per_task > 0:
+        items = [item for item in items if item["i"] < max_per_task]
+    with open(preds_dir / "core_preds.jsonl", "w", encoding="utf-8") as out, torch.inference_mode():
+        for n, item in enumerate(items, 1):
+            row = {"task": item["task"], "i": item["i"]}
+            if item["type"] == "language_modeling":
+                row["text"] = greedy_text(model, tokenizer, item, device, torch)
+            else:
+                row["losses"] = choice_losses(model, tokenizer, core_eval, item, device)
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            if n % 1000 == 0:
+                print(f"{n}/{len(items)} CORE items", flush=True)
+    print(f"wrote predictions for {len(items)} CORE items (at most {max_per_task} per task)", flush=True)
 
 
 if __name__ == "__main__":

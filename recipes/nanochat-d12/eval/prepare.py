@@ -19,21 +19,30 @@ What each phase sees:
 
 * train data: the train shards (every shard but the last), the tokenizer, the
   optional kernel cache and `harness_train.py`, the evaluator's driver;
-* held-out inputs (eval phase only): the validation shard, the tokenizer, the
-  CORE bundle, and `pristine/core_eval.py`: upstream's CORE evaluation code,
-  copied here from the recipe cache's checkout of the pinned commit, never
-  from a trial's tree;
-* held-out labels (host only): `core.yaml` and `eval_meta_data.csv`, from
-  which `score.py` centers each task's accuracy by its random baseline.
+* held-out inputs (eval phase only): the tokenizer, `pristine/core_eval.py`
+  (upstream's CORE evaluation code, copied here from the recipe cache's
+  checkout of the pinned commit, never from a trial's tree), and the CORE
+  items *without their answers* (`core_items.jsonl`, `core_tasks.json`,
+  rendered on the host by `core_items.py`: trial code runs in the eval phase);
+  at most `$HARNESS_CORE_MAX_PER_TASK` items per task (default 500, upstream's
+  `--core-metric-max-per-task`; -1: all). Neither the bundle (its files hold
+  the answers) nor the validation shard (its next tokens are the targets of
+  a bits-per-byte) enters a sandbox;
+* held-out labels (host only): `core_answers.jsonl` (each item's gold choice
+  or continuation), `core.yaml` and `eval_meta_data.csv`, from which
+  `score.py` centers each task's accuracy by its random baseline.
 
 Large files are hard-linked when possible, else copied.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import shutil
 from pathlib import Path
+
 
 DATA_ENV = "HARNESS_NANOCHAT_DATA"
 UPSTREAM_URL = "https://github.com/karpathy/nanochat"
@@ -41,6 +50,7 @@ UPSTREAM_COMMIT = "92d63d4e8bb4df75c3b71618f31ddde2378b2bcd"
 """The recipe's pin (recipe.toml `source`); a test keeps the two equal."""
 PRISTINE_FILES = ["nanochat/core_eval.py"]
 DRIVER = Path(__file__).with_name("harness_train.py")
+MAX_PER_TASK_ENV = "HARNESS_CORE_MAX_PER_TASK"
 
 
 def prepare(train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path) -> None:
@@ -57,7 +67,7 @@ def prepare(train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path)
             "`python -m scripts.tok_train` and unpack eval_bundle.zip there"
         )
     train_dir, heldout_inputs_dir, heldout_labels_dir = map(Path, (train_dir, heldout_inputs_dir, heldout_labels_dir))
-    train_shards, val_shard = shards[:-1], shards[-1]
+    train_shards = shards[:-1]  # the last shard is upstream's validation shard: never trained on
     link_tree_files(train_shards, train_dir / "base_data_climbmix")
     for folder in (train_dir, heldout_inputs_dir):
         link_tree_files([tokenizer / "tokenizer.pkl", tokenizer / "token_bytes.pt"], folder / "tokenizer")
@@ -66,8 +76,6 @@ def prepare(train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path)
         link_tree(root / "hf_cache", heldout_inputs_dir / "hf_cache")
     shutil.copyfile(DRIVER, train_dir / "harness_train.py")
 
-    link_tree_files([val_shard], heldout_inputs_dir / "val")
-    link_tree(bundle, heldout_inputs_dir / "eval_bundle")
     heldout_labels_dir.mkdir(parents=True, exist_ok=True)
     for name in ("core.yaml", "eval_meta_data.csv"):
         shutil.copyfile(bundle / name, heldout_labels_dir / name)
@@ -79,6 +87,28 @@ def prepare(train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path)
     pristine.mkdir(parents=True, exist_ok=True)
     for rel in PRISTINE_FILES:
         shutil.copyfile(checkout / rel, pristine / Path(rel).name)
+    core_items = load_by_path(Path(__file__).with_name("core_items.py"), "nanochat_core_items")
+    core_eval = load_by_path(pristine / "core_eval.py", "nanochat_pristine_core_eval")
+    tasks, items, answers = core_items.build(bundle, core_eval, max_per_task())
+    (heldout_inputs_dir / "core_tasks.json").write_text(json.dumps(tasks, indent=1) + "\n")
+    core_items.write_jsonl(heldout_inputs_dir / "core_items.jsonl", items)
+    core_items.write_jsonl(heldout_labels_dir / "core_answers.jsonl", answers)
+
+
+def max_per_task() -> int:
+    value = os.environ.get(MAX_PER_TASK_ENV, "500")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{MAX_PER_TASK_ENV}={value!r} is not a whole number") from None
+
+
+def load_by_path(path: Path, name: str):
+    """A module from its file (upstream's core_eval, this folder's core_items), on the host."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def data_root() -> Path:

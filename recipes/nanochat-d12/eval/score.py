@@ -1,11 +1,19 @@
 """Scoring of the nanochat-d12 recipe (evaluator-owned; runs on the host, trusted).
 
-CORE is the DCLM paper's ensemble metric as upstream computes it
-(`scripts/base_eval.py`, `evaluate_core`): each task's accuracy is centered by
-its random baseline (a percentage, from the bundle's `eval_meta_data.csv`):
-`(acc - 0.01 * rb) / (1 - 0.01 * rb)`, and CORE is the mean over the tasks of
-`core.yaml`. Every task must be present with an accuracy in [0, 1]. The
-validation bits per byte is recorded next to it (`val_bpb`), not scored.
+Each CORE item's prediction from the eval phase (`core_preds.jsonl`) is judged
+here against its answer (`core_answers.jsonl`, which never entered a sandbox):
+
+* multiple choice / schema: correct when the choice of lowest mean loss (the
+  first, on ties, as upstream's `index(min(...))`) is the gold one;
+* language modeling: correct when the greedy continuation's text begins with
+  the gold continuation.
+
+Every task must have predictions for its first n items, n the same cap for
+all tasks (the task's item count where it has fewer). CORE is the DCLM paper's
+ensemble metric as upstream computes it (`scripts/base_eval.py`,
+`evaluate_core`): each task's accuracy is centered by its random baseline (a
+percentage, from the bundle's `eval_meta_data.csv`): `(acc - 0.01 * rb) /
+(1 - 0.01 * rb)`, and CORE is the mean over the tasks of `core.yaml`.
 """
 
 from __future__ import annotations
@@ -41,17 +49,62 @@ def core_metric(results: dict[str, float], baselines: dict[str, float], labels: 
     return sum(centered) / len(centered)
 
 
-def score(preds_dir: Path, heldout_labels_dir: Path) -> dict[str, float]:
-    path = Path(preds_dir) / "core.json"
+def _read_jsonl(path: Path, what: str) -> list[dict]:
     if not path.is_file():
-        raise ValueError("no core.json from the eval phase")
-    try:
-        found = json.loads(path.read_text())
-        results = {str(k): v for k, v in found["results"].items()}
-        val_bpb = float(found["val_bpb"])
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"core.json is malformed: {exc}") from None
+        raise ValueError(f"no {path.name} {what}")
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                raise ValueError(f"{path.name} line {number} is not JSON") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path.name} line {number} is not an object")
+            rows.append(row)
+    return rows
+
+
+def is_correct(answer: dict, pred: dict) -> bool:
+    where = f"CORE task {answer['task']!r} item {answer['i']}"
+    if "continuation" in answer:
+        text = pred.get("text")
+        if not isinstance(text, str):
+            raise ValueError(f"{where}: expected the continuation's text")
+        return text.startswith(answer["continuation"])
+    losses = pred.get("losses")
+    if (not isinstance(losses, list) or not losses
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in losses)):
+        raise ValueError(f"{where}: expected a finite mean loss per choice, got {str(losses)[:80]}")
+    return losses.index(min(losses)) == answer["gold"]
+
+
+def accuracies(preds_dir: Path, labels_dir: Path) -> tuple[dict[str, float], dict[str, int]]:
+    answers = _read_jsonl(Path(labels_dir) / "core_answers.jsonl", "(a broken labels folder)")
+    preds = {(str(p.get("task")), p.get("i")): p for p in _read_jsonl(Path(preds_dir) / "core_preds.jsonl",
+                                                                   "from the eval phase")}
+    by_task: dict[str, list[dict]] = {}
+    for answer in answers:
+        by_task.setdefault(answer["task"], []).append(answer)
+    counts = {}
+    for label, task_answers in by_task.items():
+        counts[label] = sum(1 for a in task_answers if (label, a["i"]) in preds)
+        if counts[label] == 0:
+            raise ValueError(f"no prediction for CORE task {label!r}")
+    cap = max(counts.values())
+    results = {}
+    for label, task_answers in by_task.items():
+        want = min(cap, len(task_answers))
+        scored = [a for a in task_answers if a["i"] < want]
+        if counts[label] != want or any((label, a["i"]) not in preds for a in scored):
+            raise ValueError(f"CORE task {label!r}: predictions for {counts[label]} items, not for its first {want}")
+        results[label] = sum(is_correct(a, preds[(label, a["i"])]) for a in scored) / len(scored)
+    if len(preds) != sum(min(cap, len(a)) for a in by_task.values()):
+        raise ValueError("core_preds.jsonl holds predictions for items that are not CORE items")
+    return results, {label: min(cap, len(a)) for label, a in by_task.items()}
+
+
+def score(preds_dir: Path, heldout_labels_dir: Path) -> dict[str, float]:
+    results, counts = accuracies(preds_dir, heldout_labels_dir)
     core = core_metric(results, random_baselines(heldout_labels_dir), task_labels(heldout_labels_dir))
-    if not math.isfinite(val_bpb) or val_bpb <= 0:
-        raise ValueError(f"val_bpb {val_bpb} is not a positive number")
-    return {"core": core, "val_bpb": val_bpb}
+    return {"core": core, "core_items": float(sum(counts.values()))}

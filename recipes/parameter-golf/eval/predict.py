@@ -2,7 +2,7 @@
 
     python {eval}/predict.py      (cwd = the trial's workspace, read-only)
 
-The round trip and the validation loop are the evaluator's; the model is the trial's:
+The round trip is the evaluator's; the model is the trial's; the targets are not here:
 
 1. read HARNESS_OUT/final_model.int8.ptz, `zlib.decompress` it, `torch.load`
    the result and turn it into a state dict with the trial's own
@@ -11,26 +11,25 @@ The round trip and the validation loop are the evaluator's; the model is the tri
 2. build the trial's `GPT`, filling each parameter of `GPT.__init__` from the
    attribute of the same name of the trial's `Hyperparameters()`; load the
    state dict (strict);
-3. run the model over the whole validation split in windows of
-   `eval_seq_len` tokens (default: `train_seq_len`) that advance by
-   `eval_stride` (default: the window length, i.e. upstream's non-overlapping
-   windows; a smaller stride scores each token with more left context). The
-   first window scores all its targets, later ones their last `eval_stride`;
-   unscored targets are -100, which the model's loss ignores (upstream's
-   `forward(input_ids, target_ids)` returns the mean cross-entropy over the
-   targets that are not -100). Everything runs under `torch.inference_mode()`
-   with bf16 autocast, as upstream evaluates;
-4. write `result.json`: the summed loss in nats, the number of targets scored
-   (always the first n targets of the split), window and stride.
+3. for every held-out context (`contexts.npy`, the `lengths.npy` last tokens
+   of each row: 1 to 1024 validation tokens that end right before a target
+   token), ask the model for the distribution of the next token. Upstream's
+   `GPT.forward(input_ids, target_ids)` returns only a loss, so the logits are
+   taken where forward hands them to `F.cross_entropy` (given dummy targets:
+   the real ones never enter this sandbox); contexts of one length run as one
+   batch, under `torch.inference_mode()` with bf16 autocast on the GPU, as
+   upstream evaluates;
+4. write `logprobs.npy`: (M, vocab) float32 log-softmax of the last position,
+   one row per context in file order.
 
-The bytes those targets stand for are counted on the host (`score.py`), from
-tables the evaluator made; this process never reports them.
+`score.py` (host) reads the targets and their byte counts from the labels
+folder and turns these distributions into bits per byte. Whatever this
+process computes itself (a loss, a count) is not read.
 """
 
 import importlib.util
 import inspect
 import io
-import json
 import os
 import sys
 import zlib
@@ -38,20 +37,53 @@ from pathlib import Path
 
 import numpy as np
 
-HEADER_INTS = 256
 EVAL_BATCH_TOKENS = 1 << 19
 
 
-def read_shard(path: Path) -> np.ndarray:
-    header = np.fromfile(path, dtype="<i4", count=HEADER_INTS)
-    count = int(header[2])
-    return np.fromfile(path, dtype="<u2", count=count, offset=HEADER_INTS * 4)
+class LogitsCapture:
+    """Stands in for `F.cross_entropy` while the model runs: keeps the logits it is handed."""
+
+    def __init__(self) -> None:
+        self.logits = None
+
+    def __call__(self, logits, targets, *args, **kwargs):
+        self.logits = logits
+        return logits.float().sum() * 0.0
 
 
-def windows(n_tokens: int, length: int, stride: int) -> list[int]:
-    """Start positions of the windows (each needs length + 1 tokens)."""
-    last = n_tokens - 1 - length
-    return list(range(0, last + 1, stride)) if last >= 0 else []
+def next_token_logprobs(model, contexts: np.ndarray, lengths: np.ndarray, device, torch) -> np.ndarray:
+    """(M, vocab) float32: log-softmax of the model's last position after each context."""
+    import torch.nn.functional as F
+
+    order = np.argsort(lengths, kind="stable")
+    result = None
+    capture = LogitsCapture()
+    real_cross_entropy = F.cross_entropy
+    F.cross_entropy = capture
+    try:
+        start = 0
+        while start < len(order):
+            length = int(lengths[order[start]])
+            same = start
+            while same < len(order) and int(lengths[order[same]]) == length:
+                same += 1
+            for chunk in range(start, same, max(1, EVAL_BATCH_TOKENS // length)):
+                rows = order[chunk : min(same, chunk + max(1, EVAL_BATCH_TOKENS // length))]
+                x = torch.from_numpy(contexts[rows, -length:].astype(np.int64)).to(device)
+                capture.logits = None
+                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                    model(x, torch.zeros_like(x))
+                if capture.logits is None:
+                    raise SystemExit("GPT.forward did not pass its logits to F.cross_entropy")
+                last = capture.logits.float().reshape(len(rows), length, -1)[:, -1, :]
+                lp = torch.log_softmax(last.double(), dim=-1).float().cpu().numpy()
+                if result is None:
+                    result = np.zeros((len(lengths), lp.shape[1]), dtype=np.float32)
+                result[rows] = lp
+            start = same
+    finally:
+        F.cross_entropy = real_cross_entropy
+    return result
 
 
 def main() -> None:
@@ -75,35 +107,15 @@ def main() -> None:
     params = [p for p in inspect.signature(trial.GPT.__init__).parameters if p != "self"]
     model = trial.GPT(**{p: getattr(args, p) for p in params if hasattr(args, p)})
     model.load_state_dict(state, strict=True)
-    device = torch.device("cuda", 0)
+    device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
     model = model.to(device).eval()
 
-    length = int(getattr(args, "eval_seq_len", args.train_seq_len))
-    stride = int(getattr(args, "eval_stride", length))
-    if length < 1 or not 1 <= stride <= length:
-        raise SystemExit(f"bad evaluation window {length} / stride {stride}")
-    tokens = np.concatenate([read_shard(p) for p in sorted(heldout.glob("fineweb_val_*.bin"))])
-    starts = windows(tokens.size, length, stride)
-    all_tokens = torch.from_numpy(tokens.astype(np.int64))
-    per_batch = max(1, EVAL_BATCH_TOKENS // length)
-    loss_sum = 0.0
-    scored = 0
+    contexts = np.load(heldout / "contexts.npy", allow_pickle=False)
+    lengths = np.load(heldout / "lengths.npy", allow_pickle=False)
     with torch.inference_mode():
-        for i in range(0, len(starts), per_batch):
-            batch = starts[i : i + per_batch]
-            rows = torch.stack([all_tokens[s : s + length + 1] for s in batch]).to(device)
-            x, y = rows[:, :-1], rows[:, 1:].clone()
-            for r, s in enumerate(batch):
-                if s > 0:
-                    y[r, : length - stride] = -100
-            count = int((y != -100).sum())
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16):
-                mean = model(x, y)
-            loss_sum += float(mean.double()) * count
-            scored += count
-    result = {"loss_sum_nats": loss_sum, "n_targets": scored, "eval_seq_len": length, "eval_stride": stride}
-    (preds_dir / "result.json").write_text(json.dumps(result) + "\n")
-    print(f"scored {scored} targets: mean loss {loss_sum / max(scored, 1):.5f} nats", flush=True)
+        logprobs = next_token_logprobs(model, contexts, lengths, device, torch)
+    np.save(preds_dir / "logprobs.npy", logprobs, allow_pickle=False)
+    print(f"wrote next-token log-probabilities {logprobs.shape} after {len(lengths)} held-out contexts", flush=True)
 
 
 if __name__ == "__main__":

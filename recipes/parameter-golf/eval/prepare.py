@@ -15,11 +15,18 @@ What each phase sees:
   start of the first train shard (upstream's script loads a validation split
   unconditionally; the real one must not be seen while training), the
   tokenizer, and `harness_train.py`, the evaluator's driver of the train phase.
-* held-out inputs (eval phase only): the real `fineweb_val_*.bin` shards and
-  the tokenizer.
-* held-out labels (host only): `val_target_bytes.npy`, the UTF-8 bytes each
-  validation target token stands for (the tokenizer-agnostic denominator of
-  bits per byte), and `val_meta.json`.
+* held-out inputs (eval phase only): `contexts.npy` (M, 1024) uint16 and
+  `lengths.npy` (M,): for each of M target tokens of the real validation split,
+  the `length` tokens right before it (right-aligned in its row), and the
+  tokenizer. `length` is drawn uniformly from 1..1024, the context a token has
+  in upstream's non-overlapping 1024-token windows, so the mean loss estimates
+  upstream's. Targets lie more than 1024 tokens apart: no context holds a
+  target, and the target tokens themselves never enter a sandbox (trial code
+  runs in the eval phase).
+* held-out labels (host only): `targets.npy` (M,), `target_bytes.npy` (M,),
+  the UTF-8 bytes each target stands for after the token before it (the
+  tokenizer-agnostic denominator of bits per byte), `positions.npy` (offsets
+  in the split, for audits) and `val_meta.json`.
 
 Large files are hard-linked when the data lives on the same file system, else
 copied.
@@ -42,6 +49,11 @@ SHARD_VERSION = 1
 HEADER_INTS = 256
 STAND_IN_VAL_TOKENS = (1 << 20) + 1
 DRIVER = Path(__file__).with_name("harness_train.py")
+CONTEXT = 1024
+"""Longest held-out context: upstream's evaluation window (train_seq_len)."""
+MAX_TARGETS = 1 << 16
+"""Most held-out targets (the split's ~62M tokens give about 60,000 slots of 1,025)."""
+TARGET_SEED = 1337
 
 
 def prepare(train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path) -> None:
@@ -66,18 +78,40 @@ def prepare(train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path)
     for folder in (train_dir, heldout_inputs_dir):
         link_or_copy(tokenizer, folder / "tokenizers" / TOKENIZER)
     shutil.copyfile(DRIVER, train_dir / "harness_train.py")
-    for shard in val_shards:
-        link_or_copy(shard, heldout_inputs_dir / shard.name)
-
     tokens = np.concatenate([read_shard(s) for s in val_shards])
+    positions, lengths = target_positions(tokens.size)
+    contexts = np.zeros((positions.size, CONTEXT), dtype=np.uint16)
+    for row, (p, n) in enumerate(zip(positions.tolist(), lengths.tolist())):
+        contexts[row, CONTEXT - n :] = tokens[p - n : p]
+    np.save(heldout_inputs_dir / "contexts.npy", contexts)
+    np.save(heldout_inputs_dir / "lengths.npy", lengths)
     base, leading_space, boundary = byte_tables(tokenizer)
-    np.save(heldout_labels_dir / "val_target_bytes.npy", target_bytes(tokens, base, leading_space, boundary))
+    every = target_bytes(tokens, base, leading_space, boundary)  # every[i]: bytes of tokens[i + 1]
+    np.save(heldout_labels_dir / "targets.npy", tokens[positions].astype(np.int64))
+    np.save(heldout_labels_dir / "target_bytes.npy", every[positions - 1].astype(np.int64))
+    np.save(heldout_labels_dir / "positions.npy", positions)
     (heldout_labels_dir / "val_meta.json").write_text(json.dumps({
         "n_tokens": int(tokens.size),
+        "targets": int(positions.size),
+        "context": CONTEXT,
         "val_shards": [s.name for s in val_shards],
         "train_shards": len(train_shards),
         "tokenizer": TOKENIZER,
     }, indent=1) + "\n")
+
+
+def target_positions(n_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+    """(positions, context lengths) of the held-out targets in a split of `n_tokens`: the split is
+    cut into slots of at least CONTEXT + 1 tokens, at most MAX_TARGETS of them; each slot's last
+    token is a target and its context is the 1..CONTEXT tokens before it (uniform), inside the slot."""
+    slot = max(CONTEXT + 1, n_tokens // MAX_TARGETS)
+    count = min(MAX_TARGETS, n_tokens // slot)
+    if count < 1:
+        raise ValueError(f"the validation split has {n_tokens} tokens; it needs at least {CONTEXT + 1}")
+    rng = np.random.default_rng(TARGET_SEED)
+    positions = np.arange(count, dtype=np.int64) * slot + slot - 1
+    lengths = rng.integers(1, CONTEXT + 1, size=count).astype(np.int64)
+    return positions, lengths
 
 
 def data_root() -> Path:

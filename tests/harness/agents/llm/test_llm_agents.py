@@ -284,9 +284,10 @@ def test_a_cached_answer_makes_no_request(provider, server, lineage, tmp_path):
     second = again.propose(lineage.ctx())
     assert len(server.requests) == 2  # no new request
     assert again.requests_made == 0
-    # Same diff, hypothesis and usage (paid once, recorded once); each session's transcript has its own timings.
+    # same diff, hypothesis and usage (paid once, recorded once); the transcript says the turns were replayed
     assert second.model_copy(update={"transcript": None}) == first.model_copy(update={"transcript": None})
-    assert second.transcript is not None and second.transcript.format == "jsonl"
+    turns = [json.loads(line) for line in second.transcript.content.decode().splitlines()]
+    assert [t["replayed"] for t in turns if t["type"] == "assistant"] == [True, True]
 
 
 def test_a_run_stopped_mid_repair_resumes_from_the_cached_attempts(server, lineage, tmp_path):

@@ -1,0 +1,99 @@
+"""What each slot of a run did, and why it stood idle (kept by `harness.scheduler`).
+
+A slot is idle between two trials, before its first trial and after its last.
+Each idle stretch is cut into its causes:
+
+- `start-up`: before the slot's first trial, while the first proposals were prepared;
+- `waiting for the agent`: no proposal was ready (every proposer still at work);
+- `waiting for an earlier proposal`: a proposal was ready but is recorded only after
+  the proposals started before it (trial ids follow the order proposals start in);
+- `hand-off`: a trial was ready to run; the scheduler was recording another
+  proposal or outcome (the harness's own time);
+- `drain`: after the slot's last trial, when the run had nothing more to start.
+
+`steady_utilization` leaves out start-up and drain: what a long run converges to.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+CAUSES = ("start-up", "waiting for the agent", "waiting for an earlier proposal", "hand-off", "drain")
+"""Idle causes, in the order a report lists them."""
+
+
+@dataclass
+class SlotTimeline:
+    """Busy and idle seconds per slot, filled in while `run_slots` runs."""
+
+    slots: int
+    """Slots the run had."""
+    started: float = field(default_factory=time.monotonic)
+    """When the schedule started (monotonic seconds)."""
+    ended: float | None = None
+    """When it ended."""
+    busy: dict[int, float] = field(default_factory=lambda: defaultdict(float))
+    """Slot -> seconds a trial ran in it."""
+    idle: dict[int, dict[str, float]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(float)))
+    """Slot -> cause -> idle seconds."""
+    trials: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    """Slot -> trials it ran."""
+    _free_since: dict[int, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        for slot in range(self.slots):
+            self._free_since[slot] = self.started
+
+    def trial_started(self, slot: int, now: float, prepared: float, ready: float) -> None:
+        """A trial enters `slot` at `now`; its proposal was prepared at `prepared` and
+        recorded (ready to run) at `ready`. Splits the idle stretch before it."""
+        with self._lock:
+            since = self._free_since.pop(slot)
+            idle = self.idle[slot]
+            if self.trials[slot] == 0:
+                idle["start-up"] += now - since
+            else:
+                prepared = min(max(prepared, since), now)
+                ready = min(max(ready, prepared), now)
+                idle["waiting for the agent"] += prepared - since
+                idle["waiting for an earlier proposal"] += ready - prepared
+                idle["hand-off"] += now - ready
+            self.trials[slot] += 1
+
+    def trial_finished(self, slot: int, started: float, now: float) -> None:
+        with self._lock:
+            self.busy[slot] += now - started
+            self._free_since[slot] = now
+
+    def finish(self, now: float | None = None) -> None:
+        """The schedule ended: what is left of every free slot's idle time is drain."""
+        with self._lock:
+            self.ended = time.monotonic() if now is None else now
+            for slot, since in self._free_since.items():
+                self.idle[slot]["drain"] += self.ended - since
+            self._free_since.clear()
+
+    # -- figures ---------------------------------------------------------------
+
+    @property
+    def wall_s(self) -> float:
+        return (self.ended or time.monotonic()) - self.started
+
+    def utilization(self) -> float:
+        """Busy seconds / (slots x wall seconds)."""
+        return sum(self.busy.values()) / (self.slots * self.wall_s) if self.wall_s > 0 else 0.0
+
+    def steady_utilization(self) -> float:
+        """Busy / (busy + idle other than start-up and drain)."""
+        busy = sum(self.busy.values())
+        idle = sum(s for causes in self.idle.values() for c, s in causes.items() if c not in ("start-up", "drain"))
+        return busy / (busy + idle) if busy + idle > 0 else 0.0
+
+    def idle_by_cause(self, slot: int | None = None) -> dict[str, float]:
+        """Idle seconds per cause, of one slot or summed over all."""
+        chosen = [self.idle[slot]] if slot is not None else list(self.idle.values())
+        return {cause: sum(causes.get(cause, 0.0) for causes in chosen) for cause in CAUSES}
