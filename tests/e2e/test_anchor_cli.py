@@ -9,6 +9,7 @@ the first one's folder, which verifies on its own) does not.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,6 +17,20 @@ from pathlib import Path
 import pytest
 
 from conftest import harness, replay_json, scripted_proposals, write_proposals
+from harness.recipe_loader import RECIPES_ROOT
+
+
+@pytest.fixture(scope="module")
+def fast_recipe(tmp_path_factory) -> Path:
+    """The collision recipe with a roomy train budget: no test here is about time, and a busy
+    machine must not turn the baseline into a budget_overrun."""
+    folder = tmp_path_factory.mktemp("recipes") / "collision"
+    shutil.copytree(RECIPES_ROOT / "collision", folder, ignore=shutil.ignore_patterns("__pycache__"))
+    toml = folder / "recipe.toml"
+    text, n = re.subn(r"^train_wallclock_s = .*$", "train_wallclock_s = 300", toml.read_text(), flags=re.M)
+    assert n == 1
+    toml.write_text(text)
+    return folder
 
 
 def run_scripted(fast_recipe: Path, out: Path, trials: int, *extra: object) -> Path:
@@ -44,7 +59,10 @@ def anchored(tmp_path_factory, fast_recipe):
     """A run of the baseline alone, its anchor, and an anchor file written by --anchor-to."""
     base = tmp_path_factory.mktemp("anchored")
     anchors = base / "elsewhere" / "anchors.txt"
-    run_dir = run_scripted(fast_recipe, base / "runs", 0, "--anchor-to", anchors, "--anchor-every", "1")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "run", "-f", str(base / "runkey")],
+                   check=True)
+    run_dir = run_scripted(fast_recipe, base / "runs", 0, "--anchor-to", anchors, "--anchor-every", "1",
+                           "--anchor-sign", base / "runkey")
     return run_dir, anchor_line(run_dir), anchors
 
 
@@ -67,7 +85,8 @@ def test_anchor_to_appended_one_line_per_trial_outside_the_run(anchored):
     run_dir, line, anchors = anchored
     lines = anchors.read_text().splitlines()
     assert len(lines) == 1 and lines[0].split(" at=")[0] == line.split(" at=")[0]
-    code, report = replay_with(run_dir, "--anchor", anchors)
+    assert " sig=" in lines[0]  # --anchor-sign
+    code, report = replay_with(run_dir, "--anchor", anchors, "--anchor-key", anchors.parent.parent / "runkey.pub")
     assert code == 0, report["problems"]
 
 
