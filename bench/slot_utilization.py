@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import sys
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.scheduler import plan_slots, run_slots  # noqa: E402
-from harness.slot_timeline import CAUSES, SlotTimeline  # noqa: E402
+from harness.slot_timeline import CAUSES, SlotTimeline, proposers_to_keep_pace  # noqa: E402
 from harness.types import Label, Outcome, Proposal, Trial, trial_id  # noqa: E402
 
 STEADY_GOAL = 0.98
@@ -106,14 +105,8 @@ def measure(slots: int, proposers: int, trials: int, propose_s: float, trial_s: 
     return timeline
 
 
-def enough_proposers(slots: int, ratio: float, jitter: float) -> int:
-    """Proposers that keep K slots busy when the slowest proposals take `ratio x (1 + jitter)`
-    trial times: that many per slot are under way at once, plus one per slot of slack."""
-    return math.ceil(slots * ratio * (1.0 + jitter) - 1e-9) + slots
-
-
 def schedules(slots: int, ratio: float, jitter: float) -> list[tuple[str, int]]:
-    n = enough_proposers(slots, ratio, jitter)
+    n = proposers_to_keep_pace(slots, ratio, 1.0, jitter)
     return [("1 proposer", 1), ("default", slots), (f"{n} proposers", n)]
 
 

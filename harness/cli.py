@@ -225,7 +225,8 @@ def _parse_gpus(value: str | None) -> tuple[int, ...]:
 @click.option("--base-url", help="API server for the LLM agents, e.g. a vLLM, llama.cpp or Ollama server.")
 @click.option("--prices", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="JSON/TOML price table {model: {input, output}} in USD per million tokens.")
-@click.option("--max-repairs", type=click.IntRange(min=0), help="Times a rejected LLM answer is sent back (default 2).")
+@click.option("--max-repairs", type=click.IntRange(min=0),
+              help="Rejected submit_trial calls an LLM session survives (it ends at the N+1th; default 2).")
 @click.option("--view-tokens", type=click.IntRange(min=500), help="Token budget of the lineage view (default 6000).")
 @click.option("--specialists", help="Comma-separated specialists of the recipe that take turns proposing.")
 @click.option("--max-cost", type=click.FloatRange(min=0), help="Stop proposing once proposals cost this many USD.")
@@ -527,6 +528,9 @@ def show(run_dir, trial):
     console.print(f"[bold]{t.id}[/] parent={t.parent or '-'} agent={escape(t.proposal.agent)} "
                   f"specialist={escape(t.proposal.specialist or '-')} fidelity={t.fidelity} seeds={t.seeds}")
     console.print(f"commit {t.commit}")
+    seen = t.proposal.based_on
+    if seen is not None:  # what the agent could know: later trials were recorded while it wrote this one
+        console.print(f"prepared on ledger {seen.ledger_head[:12]}: {seen.trials} trials, {seen.outcomes} outcomes")
     if t.fidelity_move is not None and t.parent in records:
         console.print(f"{t.fidelity_move} of {t.parent}: its code, unchanged, "
                       f"{records[t.parent].trial.fidelity} -> {t.fidelity}")

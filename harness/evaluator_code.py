@@ -8,6 +8,7 @@ to modify the copy at run time is caught (`tamper`) instead of trusted.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import shutil
 import sys
 from pathlib import Path
@@ -39,6 +40,15 @@ def load_entry(evaluator_dir: Path, entry: str) -> Callable:
     if not callable(func):
         raise EvaluatorCodeError(f"{evaluator_dir / file_part} has no function {func_name!r}")
     return func
+
+
+def takes_keyword(func: Callable, name: str) -> bool:
+    """Whether `func` accepts the keyword argument `name` (by name or through **kwargs)."""
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is p.VAR_KEYWORD or (p.name == name and p.kind is not p.POSITIONAL_ONLY) for p in params)
 
 
 def _load_module(evaluator_dir: Path, file_part: str) -> ModuleType:

@@ -8,14 +8,10 @@ outcome is recorded. A run interrupted between the two is finished by
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import hashlib
 import os
-import platform
-import shutil
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
@@ -24,13 +20,22 @@ from evaluators.legality import check_diff
 from harness import __version__
 from harness.agents.base import Agent, AgentContext
 from harness.eval_view import view_problems
-from harness.evaluator_code import EvaluatorCodeError, load_entry, snapshot_evaluator
+from harness.evaluator_code import EvaluatorCodeError, snapshot_evaluator
 from harness.fidelity import Policy, PolicyError, SameCode, Stop, kept_by_level, make_policy
 from harness.recipe_loader import LoadedRecipe
 from harness.recovery import repair_best, stop_stray_phases
-from harness.run_registry import register, registry_file
+from harness.run_folder import (  # noqa: F401 - RunError and the folder helpers are used from here too
+    RunError,
+    default_run_id,
+    interrupted_creation,
+    prepare_data,
+    refuse_interrupted_creation,
+    register_run,
+    take_run_lock,
+)
 from harness.proposing import Draft, RunProposals, budget_wait, lineage_state
 from harness.scheduler import WAIT, SlotPlan, Wait, plan_slots, run_slots
+from harness.slot_timeline import SlotTimeline, pace_note
 from harness.trial_exec import RunPaths, TrialExecutor, seed_scores, utc_now
 from harness.types import (
     BASELINE_TRIAL_ID,
@@ -47,16 +52,12 @@ from harness.types import (
 )
 from sandboxes.base import Sandbox
 from sandboxes.errors import SandboxError, SandboxUnavailable
-from trajectories.lineage import ApplyError, Lineage, LineageError, trial_trailers
+from trajectories.lineage import ApplyError, Lineage, trial_trailers
 
 BASELINE_HYPOTHESIS = "Baseline: the recipe's starting source"
 
 HARNESS_ERROR_RETRIES = 2
 """Infrastructure failures are retried this many times before `harness_error` is recorded."""
-
-
-class RunError(Exception):
-    """The run cannot start or continue; the message says why and what to do."""
 
 
 class Reporter(Protocol):
@@ -132,11 +133,11 @@ class Run:
         # The lock comes first: it also marks the folder as a run being created, so a
         # creation cut short is recognised (see `interrupted_creation`).
         lock = take_run_lock(paths)
-        _register(run_dir, reporter)
+        register_run(run_dir, reporter.note)
         lineage = Lineage.init(run_dir)
         reporter.note(f"preparing data with the evaluator of recipe {recipe.spec.name!r}")
         digest = snapshot_evaluator(recipe.evaluator_dir, paths.evaluator)
-        prepare_data(recipe.spec, paths)
+        prepare_data(recipe.spec, paths, fidelity)
         baseline_commit = lineage.commit_baseline(
             recipe.source_dir,
             BASELINE_HYPOTHESIS,
@@ -180,7 +181,7 @@ class Run:
                            "a resumed run keeps it (leave out the fidelity policy options)")
         paths = RunPaths(run_dir)
         lock = take_run_lock(paths)
-        _register(run_dir, reporter)  # runs made before the registry existed join it here
+        register_run(run_dir, reporter.note)  # runs made before the registry existed join it here
         for leftover in lineage.discard_interrupted_writes():
             reporter.note(f"removed {leftover} (a write cut short)")
         lineage.refresh()  # opened before the lock was ours: a dying writer may have moved the ledger since
@@ -195,7 +196,7 @@ class Run:
                 f"({info.evaluator_digest[:12]} -> {digest[:12]}); a run cannot change its evaluator"
             )
         if not paths.heldout_labels.is_dir():
-            prepare_data(info.recipe, paths)
+            prepare_data(info.recipe, paths, baseline.trial.fidelity if baseline else fidelity)
         run = cls(recipe, lineage, paths, info, sandbox, agent, reporter, fidelity, gpus, lock)
         run.reap_orphans()
         run._repair()
@@ -265,6 +266,7 @@ class Run:
             )
         for trial in pending:
             self.reporter.note(f"{trial.id}: proposal recorded but never evaluated; running it now")
+        timeline = SlotTimeline(slots.parallel)
         run_slots(
             slots,
             pending,
@@ -273,9 +275,13 @@ class Run:
             needs_run=lambda trial: self.lineage.record(trial.id).outcome is None,
             execute=self._execute,
             record=self._record_outcome,
+            timeline=timeline,
         )
         if self._stop_reason:
             self.reporter.note(self._stop_reason)
+        advice = pace_note(timeline, slots.proposers)
+        if advice:
+            self.reporter.note(advice)
 
     def configure(self, specialists: tuple[str, ...] = (), max_cost_usd: float | None = None,
                   defined: tuple[str, ...] = ()) -> None:
@@ -581,82 +587,8 @@ def _check_fidelity(spec: RecipeSpec, fidelity: str | None) -> str:
     return fidelity
 
 
-def prepare_data(spec: RecipeSpec, paths: RunPaths) -> None:
-    """Run the evaluator's `prepare` into a fresh folder, then move it into place in one
-    rename: a run killed while preparing never finds half its data (the held-out labels
-    folder exists only once everything is written)."""
-    partial = paths.scratch / "data.partial"
-    for folder in (partial, paths.data):
-        if folder.exists():
-            shutil.rmtree(folder)
-    folders = [partial / p.relative_to(paths.data) for p in (paths.train_data, paths.heldout_inputs,
-                                                              paths.heldout_labels)]
-    for folder in folders:
-        folder.mkdir(parents=True)
-    prepare = load_entry(paths.evaluator, spec.evaluator.prepare)
-    prepare(*folders)
-    os.rename(partial, paths.data)
-
-
-def interrupted_creation(run_dir: Path) -> bool:
-    """Whether `run_dir` is a run whose creation was cut short: its lock was taken (the
-    first thing `Run.create` does) but its ledger never started (no run.json)."""
-    if not (RunPaths(run_dir).scratch / "lock").is_file():
-        return False
-    try:
-        with Lineage.open(run_dir) as lineage:
-            return lineage.ledger_head() is None
-    except LineageError:  # killed before `git init` finished
-        return True
-
-
-def refuse_interrupted_creation(run_dir: Path) -> None:
-    """A `RunError` saying what to do when `run_dir`'s creation was cut short."""
-    if interrupted_creation(run_dir):
-        # A creation still under way holds the lock: that gets "another harness process is running".
-        os.close(take_run_lock(RunPaths(run_dir)))
-        raise RunError(
-            f"{run_dir} was interrupted while it was being created (before its baseline was recorded): "
-            f"nothing in it can be resumed; remove it (rm -r {run_dir}) and start it again"
-        )
-
-
-def _register(run_dir: Path, reporter: Reporter) -> None:
-    """Make the run known to the trials of other runs, whose local sandbox then hides it."""
-    try:
-        register(run_dir)
-    except OSError as exc:
-        reporter.note(f"warning: cannot record this run in {registry_file()} ({exc}); the local sandbox "
-                      "of other runs will not hide its held-out data (set HARNESS_STATE_DIR to a writable folder)")
-
-
-def take_run_lock(paths: RunPaths) -> int:
-    """The run's lock (`.harness/lock`, flock), held by whoever writes the run: `run`, `--resume`,
-    `replay --rerun`. Returns its descriptor (closing it releases the lock); RunError when taken."""
-    paths.scratch.mkdir(parents=True, exist_ok=True)
-    fd = os.open(paths.scratch / "lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise RunError(f"another harness process is running on {paths.run_dir} (lock held)") from None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()} {platform.node()}\n".encode())
-    return fd
-
-
 def check_specialists(spec: RecipeSpec, names: tuple[str, ...], defined: tuple[str, ...] = ()) -> None:
     unknown = [name for name in names if name not in spec.specialists and name not in defined]
     if unknown:
         known = ", ".join(sorted(spec.specialists)) or "none"
         raise RunError(f"recipe {spec.name!r} has no specialist {', '.join(unknown)} (it has: {known})")
-
-
-def default_run_id(recipe: str, out: Path) -> str:
-    """RECIPE-<UTC time>, with a counter when a run of the same second exists."""
-    stem = f"{recipe}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
-    candidate, n = stem, 1
-    while (out / candidate).exists():
-        n += 1
-        candidate = f"{stem}-{n}"
-    return candidate

@@ -13,6 +13,9 @@ named checks, each `ok`, `warn`, `fail` or `skipped`:
 * **source**: the starting source materializes (a git source is cloned into
   the recipe cache and its pinned commit verified); the editable and protected
   globs match files; every knob's `NAME = value` line is found exactly once;
+* **upstream**: everything `upstream.toml` says the recipe relies on (paths,
+  flags, environment variables, output lines) is in the source tree
+  (`harness.upstream_conformance`);
 * **isolation**: the evaluator cannot be reached from the editable surface:
   its folder lies outside the source tree (so no editable glob can match it
   and no trial tree holds it), no source file imports an evaluator module or
@@ -202,13 +205,14 @@ def check_recipe(
         return report
     _check_surface(spec, source_dir, files, add)
     _check_isolation(recipe, source_dir, files, add)
+    _check_upstream(recipe, source_dir, add)
     _check_eval_view(recipe, add)
 
     if not run_baseline:
         add("baseline", "skipped", "not run (--no-run)")
         report.not_run.append("the baseline (--no-run)")
         return report
-    blockers = _run_blockers(recipe, sandbox_kind, gpus_available)
+    blockers = _run_blockers(recipe, sandbox_kind, gpus_available, fidelity)
     if blockers:
         add("baseline", "skipped", "not run on this machine: " + "; ".join(blockers))
         report.not_run += [
@@ -220,6 +224,24 @@ def check_recipe(
     _run_and_measure(recipe, report, add, repeats=max(1, repeats), sandbox_kind=sandbox_kind,
                      fidelity=fidelity, work_dir=work_dir)
     return report
+
+
+def _check_upstream(recipe: LoadedRecipe, source_dir: Path, add) -> None:
+    from harness.upstream_conformance import ContractError, checked_count, contract_problems, load_contract
+
+    try:
+        contract = load_contract(recipe.folder)
+    except ContractError as exc:
+        add("upstream", "fail", str(exc))
+        return
+    if contract is None:
+        return
+    problems = contract_problems(contract, source_dir)
+    where = (f"{recipe.spec.source.url} at {recipe.spec.source.commit}" if recipe.is_git else str(source_dir))
+    if problems:
+        add("upstream", "fail", f"{where} lacks what the recipe relies on: " + "; ".join(problems))
+    else:
+        add("upstream", "ok", f"{checked_count(contract)} paths and strings the recipe relies on are in {where}")
 
 
 def _check_evaluator(recipe: LoadedRecipe, add) -> None:
@@ -433,15 +455,17 @@ def count_gpus() -> tuple[int, str]:
     return count, f"nvidia-smi lists {count}"
 
 
-def _run_blockers(recipe: LoadedRecipe, sandbox_kind: str, gpus_available: int | None) -> list[str]:
+def _run_blockers(recipe: LoadedRecipe, sandbox_kind: str, gpus_available: int | None,
+                  fidelity: str | None = None) -> list[str]:
     blockers = []
-    needs = gpu_needs(recipe)
+    level = recipe.spec.fidelities.get(fidelity or recipe.spec.default_fidelity)
+    needs = [] if level is not None and level.gpus == 0 else gpu_needs(recipe)
     if needs:
         if gpus_available is None:
             have, how = count_gpus()
         else:
             have, how = gpus_available, "as given"
-        wanted = max(1, recipe.spec.budgets.gpus)
+        wanted = max(1, recipe.spec.budgets.gpus if level is None or level.gpus is None else level.gpus)
         if have < wanted:
             blockers.append(f"needs {wanted} GPU(s) ({'; '.join(needs)}), this machine has {have} ({how})")
     if sandbox_kind != "local":

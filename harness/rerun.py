@@ -124,7 +124,8 @@ def _rerun_locked(run_dir: Path, paths: RunPaths, recipe: LoadedRecipe, sandbox:
         if not paths.heldout_labels.is_dir():
             from harness.loop import prepare_data
 
-            prepare_data(info.recipe, paths)
+            records = lineage.records()
+            prepare_data(info.recipe, paths, records[0].trial.fidelity if records else None)
         records = lineage.records()
         maximize = info.recipe.metric.direction.value == "maximize"
         chosen = choose_trials(records, lineage.best(), targets, maximize)

@@ -112,6 +112,7 @@ class _Ticket(Generic[D]):
     future: Future[Any]
     attempt: int = 1
     prepared_at: float | None = None
+    started_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -234,6 +235,8 @@ class _Schedule:
             error = ticket.future.exception()
             if error is None:
                 ticket.prepared_at = time.monotonic()
+                if self.timeline is not None:
+                    self.timeline.proposal_prepared(ticket.prepared_at - ticket.started_at)
                 continue
             if not isinstance(error, Exception) or self.stopped:
                 self.stop(index, error)
@@ -245,7 +248,7 @@ class _Schedule:
             if draft is None or draft is WAIT:
                 self.stop(index, None)
                 continue
-            ticket.draft, ticket.attempt = draft, ticket.attempt + 1
+            ticket.draft, ticket.attempt, ticket.started_at = draft, ticket.attempt + 1, time.monotonic()
             ticket.future = self.proposers.submit(self.source.prepare, draft)
 
     def stop(self, index: int, error: BaseException | None) -> None:

@@ -16,6 +16,7 @@ Each idle stretch is cut into its causes:
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import defaultdict
@@ -41,6 +42,8 @@ class SlotTimeline:
     """Slot -> cause -> idle seconds."""
     trials: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     """Slot -> trials it ran."""
+    proposal_s: list[float] = field(default_factory=list)
+    """How long each proposal took to prepare (the agent's latency)."""
     _free_since: dict[int, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -68,6 +71,10 @@ class SlotTimeline:
         with self._lock:
             self.busy[slot] += now - started
             self._free_since[slot] = now
+
+    def proposal_prepared(self, seconds: float) -> None:
+        with self._lock:
+            self.proposal_s.append(seconds)
 
     def finish(self, now: float | None = None) -> None:
         """The schedule ended: what is left of every free slot's idle time is drain."""
@@ -97,3 +104,36 @@ class SlotTimeline:
         """Idle seconds per cause, of one slot or summed over all."""
         chosen = [self.idle[slot]] if slot is not None else list(self.idle.values())
         return {cause: sum(causes.get(cause, 0.0) for causes in chosen) for cause in CAUSES}
+
+    def mean_trial_s(self) -> float | None:
+        trials = sum(self.trials.values())
+        return sum(self.busy.values()) / trials if trials else None
+
+    def mean_proposal_s(self) -> float | None:
+        return sum(self.proposal_s) / len(self.proposal_s) if self.proposal_s else None
+
+
+def proposers_to_keep_pace(slots: int, proposal_s: float, trial_s: float, spread: float = 0.0) -> int:
+    """Proposers that keep `slots` busy when proposals take `proposal_s` (the slowest up to
+    `1 + spread` times that) and trials `trial_s`: K x proposal time / trial time are under way
+    at any moment, plus one per slot of slack."""
+    return math.ceil(slots * proposal_s * (1.0 + spread) / trial_s - 1e-9) + slots if trial_s > 0 else slots
+
+
+PACE_NOTE_SHARE = 0.1
+"""Slots waiting for the agent this share of their time or more get a note saying what would help."""
+
+
+def pace_note(timeline: SlotTimeline, proposers: int) -> str | None:
+    """A line for the end of a run whose slots waited for the agent, with the `--proposers`
+    that would have kept them busy; None when they did not (or the run is sequential)."""
+    proposal_s, trial_s = timeline.mean_proposal_s(), timeline.mean_trial_s()
+    if proposal_s is None or trial_s is None or (timeline.slots == 1 and proposers == 1):
+        return None
+    waited = timeline.idle_by_cause()["waiting for the agent"]
+    share = waited / (timeline.slots * timeline.wall_s) if timeline.wall_s > 0 else 0.0
+    enough = proposers_to_keep_pace(timeline.slots, proposal_s, trial_s)
+    if share < PACE_NOTE_SHARE or enough <= proposers:
+        return None
+    return (f"the slots waited for the agent {share:.0%} of the time (proposals took {proposal_s:.1f} s, trials "
+            f"{trial_s:.1f} s on average): --proposers {enough} would keep {timeline.slots} slot(s) busy")

@@ -223,6 +223,9 @@ class FidelitySpec(Frozen):
     """Seeds a trial runs at this level; the score is their mean."""
     cost: float = Field(default=1.0, gt=0)
     """Relative compute cost, the full level being 1."""
+    gpus: int | None = Field(default=None, ge=0)
+    """GPUs a trial needs at this level (None: `budgets.gpus`); 0 for a level that runs
+    on the CPU, which `harness recipe check` then runs on a machine without GPUs."""
 
 
 class Knob(Frozen):

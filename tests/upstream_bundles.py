@@ -54,3 +54,13 @@ def use_bundles(monkeypatch: pytest.MonkeyPatch, urls: list[str]) -> dict[str, s
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
+
+
+def recipe_upstream(monkeypatch: pytest.MonkeyPatch, cache: Path, recipe: str):
+    """The git source of a shipped recipe, reachable from its bundle, with a fresh recipe cache."""
+    from harness.recipe_loader import load_recipe
+
+    monkeypatch.setenv("HARNESS_CACHE", str(cache))
+    source = load_recipe(recipe).spec.source
+    use_bundles(monkeypatch, [source.url])
+    return source

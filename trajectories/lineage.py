@@ -24,7 +24,6 @@ crash leaves either the old or the new state.
 from __future__ import annotations
 
 import gc
-import json
 import os
 import subprocess
 import threading
@@ -62,6 +61,7 @@ from ._git import (
     object_id,
     parse_message,
 )
+from .canonical_json import canonical_json
 from .fast_apply import apply_plain, build_tree
 from .transcripts import TRANSCRIPTS_DIR, digest_problems, transcript_path, transcript_tid
 
@@ -138,7 +138,7 @@ def dump_json(model) -> bytes:  # noqa: ANN001 - any pydantic model
     not survive a round trip)."""
     data = model.model_dump(mode="json", exclude_defaults=True)
     try:
-        text = json.dumps(data, sort_keys=True, indent=1, ensure_ascii=True, allow_nan=False)
+        text = canonical_json(data)
     except ValueError as exc:
         raise LineageError(f"cannot store {type(model).__name__}: {exc} (NaN or infinity)") from exc
     return (text + "\n").encode("ascii")
@@ -823,7 +823,7 @@ class Lineage:
     # -- crash recovery (only with the run's lock held: no other writer exists) ------
 
     def discard_interrupted_writes(self, wait_s: float = 5.0) -> list[str]:
-        """Remove what a writer killed mid-write left: git's temporary object files and the
+        """Remove what a writer killed mid-write left: temporary object and pack files and the
         scratch index files of `apply_diff` (older than a minute), and ref lock files.
         Nothing references them.
 
@@ -833,7 +833,8 @@ class Lineage:
         # Young temporary files may be those of a `replay --rerun` writing its verdict
         # beside the run (it takes no run lock): only what is older than a minute goes.
         cutoff = time.time() - 60
-        candidates = sorted(self.git.objects.glob("??/tmp_obj_*")) + sorted((self.scratch / "tmp").glob("index-*"))
+        candidates = sorted(self.git.objects.glob("??/tmp_obj_*")) + sorted(self.git.objects.glob("pack/tmp_pack_*"))
+        candidates += sorted((self.scratch / "tmp").glob("index-*"))
         leftovers = [path for path in candidates if _mtime(path) < cutoff]
         for path in leftovers:
             path.unlink(missing_ok=True)

@@ -122,6 +122,7 @@ def test_scripted_proposals_may_ask_for_a_level(spirals, tmp_path):
 def test_wrong_fidelity_options_are_one_error_line(spirals, tmp_path):
     cases = [
         (["--fidelity-policy", "halving", "--parallel", "2"], "use --parallel 1"),
+        (["--fidelity-policy", "halving", "--proposers", "2"], "use --parallel 1 --proposers 1"),
         (["--eta", "2"], "--eta and --bracket go with --fidelity-policy halving"),
         (["--fidelity-policy", "halving", "--fidelity", "tiny"], "needs a level cheaper than 'tiny'"),
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from conftest import EXPECTED_LABELS, git, harness, replay_json
 
@@ -64,6 +65,8 @@ def test_show_prints_hypothesis_diff_and_failure(scripted_run):
     assert shown.returncode == 0
     assert "Crash on purpose" in shown.stdout and "+raise RuntimeError('boom')" in shown.stdout
     assert "crash" in shown.stdout and "RuntimeError: boom" in shown.stdout
+    # One trial at a time: its proposal was prepared once both trials before it were recorded.
+    assert re.search(r"^prepared on ledger [0-9a-f]{12}: 2 trials, 2 outcomes$", shown.stdout, re.M), shown.stdout
     illegal = harness("show", scripted_run, "t0004").stdout
     assert "illegal_edit" in illegal and "data.py" in illegal
 
@@ -120,7 +123,7 @@ def test_run_with_a_relative_out_folder(tmp_path):
 
 
 def test_parallel_run_verifies(tmp_path):
-    result = harness("run", "--trials", "4", "--parallel", "2", "--fidelity", "smoke",
+    result = harness("run", "--trials", "4", "--parallel", "2", "--proposers", "3", "--fidelity", "smoke",
                      "--out", tmp_path, "--run-id", "p")
     assert result.returncode == 0, result.stdout + result.stderr
     code, report = replay_json(tmp_path / "p")

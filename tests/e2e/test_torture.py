@@ -115,7 +115,13 @@ def ledger_head(run_dir: Path) -> str | None:
 
 
 def commit_message(run_dir: Path, sha: str) -> str:
-    raw = zlib.decompress((run_dir / ".git" / "objects" / sha[:2] / sha[2:]).read_bytes())
+    loose = run_dir / ".git" / "objects" / sha[:2] / sha[2:]
+    if not loose.exists():  # packed (a bulk write or a repack): ask git; FileNotFoundError when absent
+        done = subprocess.run(["git", "-C", str(run_dir), "cat-file", "commit", sha], capture_output=True)
+        if done.returncode != 0:
+            raise FileNotFoundError(sha)
+        return done.stdout.split(b"\n\n", 1)[1].decode()
+    raw = zlib.decompress(loose.read_bytes())
     return raw.split(b"\0", 1)[1].split(b"\n\n", 1)[1].decode()
 
 

@@ -117,50 +117,53 @@ def test_each_proposal_records_the_lineage_it_was_prepared_on(quick, tmp_path):
     assert any(n < trial_number(r.trial.id) for n, r in zip(seen, records[1:]))  # some began before the last was in
 
 
-def test_scripted_lines_are_proposed_once_each_and_in_order(quick, tmp_path):
-    agent = Watched(make_agent("scripted", proposals_file=lines_file(tmp_path, 8)), delay_s=0.05)
-    run = start(quick, tmp_path / "r", agent, Notes())
+def run_lines(recipe: Path, tmp_path: Path, lines: int, proposers: int, fail=None):  # noqa: ANN001, ANN201
+    """A run of `lines` scripted proposals over 2 slots; returns (notes, records, the error raised or None)."""
+    agent = Watched(make_agent("scripted", proposals_file=lines_file(tmp_path, lines)), delay_s=0.05, fail=fail)
+    notes = Notes()
+    run = start(recipe, tmp_path / "r", agent, notes)
+    error = None
     try:
-        run.run(20, plan_slots(2, (), 0, 4))
+        run.run(20, plan_slots(2, (), 0, proposers))
+    except Exception as exc:  # noqa: BLE001 - the tests look at what was raised
+        error = exc
     finally:
         run.close()
-    records = records_of(tmp_path / "r")
+    assert replay(tmp_path / "r").verified
+    return notes.notes, records_of(tmp_path / "r"), error
+
+
+def test_scripted_lines_are_proposed_once_each_and_in_order(quick, tmp_path):
+    _notes, records, error = run_lines(quick, tmp_path, 8, proposers=4)
+    assert error is None
     assert [r.trial.proposal.hypothesis for r in records[1:]] == [f"line {i}" for i in range(1, 9)]
     assert all(r.outcome.label is Label.malformed_proposal for r in records[1:])
-    assert replay(tmp_path / "r").verified
 
 
 def test_an_agent_error_costs_one_attempt_not_the_run(quick, tmp_path):
-    agent = Watched(make_agent("scripted", proposals_file=lines_file(tmp_path, 6)), delay_s=0.05,
-                    fail={3: [RuntimeError("connection reset")]})
-    notes = Notes()
-    run = start(quick, tmp_path / "r", agent, notes)
-    try:
-        run.run(20, plan_slots(2, (), 0, 3))
-    finally:
-        run.close()
-    records = records_of(tmp_path / "r")
+    notes, records, error = run_lines(quick, tmp_path, 6, proposers=3, fail={3: [RuntimeError("connection reset")]})
+    assert error is None
     assert [r.trial.proposal.hypothesis for r in records[1:]] == [f"line {i}" for i in range(1, 7)]
-    assert ("t0003: the agent failed (attempt 1 of 3): RuntimeError: connection reset; asking again"
-            in notes.notes), notes.notes
-    assert replay(tmp_path / "r").verified
+    assert "t0003: the agent failed (attempt 1 of 3): RuntimeError: connection reset; asking again" in notes, notes
+
+
+def test_an_agent_that_keeps_failing_stops_the_run_after_its_attempts(quick, tmp_path):
+    notes, records, error = run_lines(quick, tmp_path, 6, proposers=2,
+                                      fail={2: [RuntimeError(f"reset {i}") for i in range(3)]})
+    assert isinstance(error, RuntimeError) and str(error) == "reset 2"
+    assert [r.trial.id for r in records] == ["t0000", "t0001"]
+    failed = [n for n in notes if "the agent failed" in n]
+    assert failed == [f"t0002: the agent failed (attempt {i + 1} of 3): RuntimeError: reset {i}; "
+                      + ("asking again" if i < 2 else "proposing stops") for i in range(3)], notes
 
 
 def test_a_configuration_error_stops_proposing_and_keeps_what_is_recorded(quick, tmp_path):
-    agent = Watched(make_agent("scripted", proposals_file=lines_file(tmp_path, 8)), delay_s=0.05,
-                    fail={3: [AgentError("the proposals file went away")]})
-    notes = Notes()
-    run = start(quick, tmp_path / "r", agent, notes)
-    try:
-        with pytest.raises(AgentError, match="went away"):
-            run.run(20, plan_slots(2, (), 0, 3))
-    finally:
-        run.close()
-    records = records_of(tmp_path / "r")
+    notes, records, error = run_lines(quick, tmp_path, 8, proposers=3,
+                                      fail={3: [AgentError("the proposals file went away")]})
+    assert error is not None and "went away" in str(error)
     assert [r.trial.id for r in records] == ["t0000", "t0001", "t0002"]
     assert any(n.startswith("t0003: the agent failed (attempt 1 of 3)") and n.endswith("proposing stops")
-               for n in notes.notes), notes.notes
-    assert replay(tmp_path / "r").verified
+               for n in notes), notes
 
 
 def test_proposals_under_way_never_overrun_the_budget(quick, tmp_path):

@@ -273,3 +273,24 @@ def test_a_registered_recipe_runs_by_name(site, tmp_path):
                             capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(site)})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "recipe=byfolder" in result.stdout
+
+
+def test_a_level_that_needs_no_gpu_is_checked_on_a_machine_without_one(tmp_path):
+    """budgets.gpus = 2, but `[fidelities.cpu]` declares gpus = 0: check runs that level's
+    baseline, and the evaluator's prepare() is told the run's level."""
+    folder = new_recipe("cpulevel", tmp_path)
+    edit(folder / "recipe.toml", "memory_mb = 2048", "memory_mb = 2048\ngpus = 2")
+    with open(folder / "recipe.toml", "a") as f:
+        f.write('\n[fidelities.cpu]\nseeds = [0]\ncost = 0.2\ngpus = 0\n')
+    prepare = folder / "eval" / "prepare.py"
+    text = prepare.read_text()
+    signature = "def prepare(train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path) -> None:\n"
+    assert signature in text
+    edit(prepare, signature, signature.replace(") -> None:", ", fidelity: str | None = None) -> None:")
+         + f"    Path({str(tmp_path / 'level.txt')!r}).write_text(str(fidelity))\n")
+    assert statuses(check_recipe(str(folder), gpus_available=0, repeats=1))["baseline"] == "skipped"  # full: GPUs
+    report = check_recipe(str(folder), gpus_available=0, repeats=1, fidelity="cpu", work_dir=tmp_path)
+    got = statuses(report)
+    assert report.ok and got["baseline"] in ("ok", "warn"), report.items
+    assert len(report.runs) == 1 and report.runs[0].label == "keep"
+    assert (tmp_path / "level.txt").read_text() == "cpu"

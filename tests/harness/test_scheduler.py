@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from harness.scheduler import WAIT, plan_slots, run_slots
-from harness.slot_timeline import SlotTimeline
+from harness.slot_timeline import SlotTimeline, pace_note, proposers_to_keep_pace
 from harness.types import Label, Outcome, Proposal, Trial, trial_id
 
 
@@ -248,3 +248,25 @@ def test_proposers_default_to_the_slots():
     assert plan_slots(3, (), 0, 7).proposers == 7
     with pytest.raises(ValueError, match="--proposers"):
         plan_slots(1, (), 0, 0)
+
+
+def test_a_run_whose_slots_wait_for_the_agent_is_told_how_many_proposers_keep_pace():
+    src = Source(total=8, propose_s=0.15, run_s=0.05)
+    timeline = SlotTimeline(2)
+    go(src, parallel=2, budget=8, proposers=1, timeline=timeline)
+    note = pace_note(timeline, 1)
+    assert note is not None and note.startswith("the slots waited for the agent")
+    wanted = int(note.split("--proposers ")[1].split()[0])
+    assert wanted == proposers_to_keep_pace(2, timeline.mean_proposal_s(), timeline.mean_trial_s()) and wanted >= 7
+    assert pace_note(timeline, wanted) is None
+
+
+def test_no_pace_note_for_a_sequential_run_or_busy_slots():
+    src = Source(total=3, propose_s=0.05, run_s=0.01)
+    timeline = SlotTimeline(1)
+    go(src, parallel=1, budget=3, proposers=1, timeline=timeline)
+    assert pace_note(timeline, 1) is None
+    src = Source(total=8, propose_s=0.0, run_s=0.05)
+    timeline = SlotTimeline(2)
+    go(src, parallel=2, budget=8, proposers=2, timeline=timeline)
+    assert pace_note(timeline, 2) is None

@@ -2,10 +2,12 @@
 
 * Their specs validate, pin full commits their READMEs cite, and carry the
   specialist partitions and rules the recipes promise.
-* Each git recipe materializes from a local repository standing in for its
-  upstream (the files the recipe relies on, at the same paths, with stand-in
-  content), its pinned commit verified, and `recipe check` on it reports what
-  it could not run without a GPU instead of failing.
+* Each git recipe materializes from its real upstream at the pin (the shallow
+  bundle, through git's `url.<bundle>.insteadOf`), its pinned commit verified,
+  everything its `upstream.toml` names is found there, and `recipe check` at
+  its default level reports what it could not run without a GPU instead of
+  failing. An upstream that lacks a flag the recipe relies on fails the check
+  with a message naming it.
 * The evaluators' CPU-side pieces (data layout, scoring, size and window
   arithmetic) work on small fake data; collision-vjepa, whose code also runs
   on a CPU, completes a short run on synthetic features.
@@ -31,6 +33,7 @@ import pytest
 from harness.recipe_loader import RECIPES_ROOT, load_recipe
 from harness.recipe_tools import check_recipe
 from harness.types import GitSource
+from upstream_bundles import bundle_for, use_bundles
 
 GIT_RECIPES = ["airbench96", "nanochat-d12", "parameter-golf"]
 GPU_RECIPES = GIT_RECIPES + ["collision-vjepa"]
@@ -43,8 +46,8 @@ SPECIALISTS = {
 # Paths each recipe relies on in its upstream (editable files, protected ones it names,
 # files its driver and evaluator use), as they are at the pinned commits.
 UPSTREAM_LAYOUT = {
-    "airbench96": ["README.md", "setup.py", "airbench/__init__.py", "airbench/lib_airbench94.py",
-                   "airbench/lib_airbench96.py", "airbench/utils.py", "airbench96_faster.py", "legacy/airbench96.py"],
+    "airbench96": ["README.md", "setup.py", "airbench/__init__.py", "airbench/lib_airbench93.py",
+                   "airbench/lib_airbench94.py", "airbench/lib_airbench95.py", "airbench/lib_airbench96.py", "airbench/utils.py", "airbench96_faster.py", "legacy/airbench96.py"],
     "nanochat-d12": ["README.md", "pyproject.toml", "nanochat/__init__.py", "nanochat/gpt.py", "nanochat/optim.py",
                      "nanochat/dataloader.py", "nanochat/flash_attention.py", "nanochat/fp8.py",
                      "nanochat/core_eval.py", "nanochat/loss_eval.py", "nanochat/checkpoint_manager.py",
@@ -67,7 +70,11 @@ def evaluator_module(recipe: str, file: str):
     path = RECIPES_ROOT / recipe / "eval" / file
     spec = importlib.util.spec_from_file_location(f"test_{recipe.replace('-', '_')}_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(path.parent))  # sibling helpers import while it loads, as the harness does
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
     return module
 
 
@@ -161,31 +168,50 @@ def recipe_pinned_to(root: Path, name: str, url: str, commit: str) -> Path:
 
 
 @pytest.mark.parametrize("name", GIT_RECIPES)
-def test_git_recipe_materializes_from_a_stand_in_and_check_reports_the_gpu_gap(tmp_path, name):
-    repo, pinned = stand_in_upstream(tmp_path, name)
-    folder = recipe_pinned_to(tmp_path, name, repo.as_uri(), pinned)
-    recipe = load_recipe(str(folder))
-    source = recipe.source_dir
-    assert git(source, "rev-parse", "HEAD") == pinned and not (source / "LATER").exists()
-    assert sorted(str(p.relative_to(source)) for p in source.rglob("*") if p.is_file() and ".git" not in p.parts) \
-        == sorted(UPSTREAM_LAYOUT[name])
+def test_git_recipe_materializes_from_upstream_and_check_reports_the_gpu_gap(monkeypatch, name):
+    spec = load_recipe(name).spec
+    use_bundles(monkeypatch, [spec.source.url])
+    source = load_recipe(name).source_dir
+    assert git(source, "rev-parse", "HEAD") == spec.source.commit
+    files = {str(p.relative_to(source)) for p in source.rglob("*") if p.is_file() and ".git" not in p.parts}
+    assert set(UPSTREAM_LAYOUT[name]) <= files, set(UPSTREAM_LAYOUT[name]) - files
 
-    report = check_recipe(str(folder), gpus_available=0)
+    report = check_recipe(name, gpus_available=0)
     got = {item.name: item for item in report.items}
     assert report.ok, report.items
-    assert [got[n].status for n in ("spec", "evaluator", "source", "surface", "isolation")] == ["ok"] * 5
-    assert f"at {pinned} (HEAD verified)" in got["source"].detail
+    assert [got[n].status for n in ("spec", "evaluator", "source", "surface", "isolation", "upstream")] == ["ok"] * 6
+    assert f"at {spec.source.commit} (HEAD verified)" in got["source"].detail
     assert got["baseline"].status == "skipped" and "GPU" in got["baseline"].detail
     assert any("data preparation" in w for w in report.not_run) and not report.runs
 
 
-def test_git_recipe_check_through_the_cli_on_a_stand_in(tmp_path):
-    repo, pinned = stand_in_upstream(tmp_path, "parameter-golf")
-    folder = recipe_pinned_to(tmp_path, "parameter-golf", repo.as_uri(), pinned)
-    result = subprocess.run([sys.executable, "-m", "harness.cli", "recipe", "check", str(folder)],
-                            capture_output=True, text=True, timeout=300, env={**os.environ, "PATH": "/usr/bin:/bin"})
+def test_git_recipe_check_through_the_cli_on_upstream(monkeypatch):
+    env = use_bundles(monkeypatch, [load_recipe("parameter-golf").spec.source.url])
+    result = subprocess.run([sys.executable, "-m", "harness.cli", "recipe", "check", "parameter-golf"],
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, **env, "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "skipped" in result.stdout and "needs 8 GPU(s)" in result.stdout and "not run:" in result.stdout
+
+
+def test_an_upstream_that_renamed_a_flag_fails_the_upstream_check(tmp_path):
+    """A copy of upstream at the pin with one flag renamed: the check names the flag and the file."""
+    source = load_recipe("nanochat-d12").spec.source
+    repo = tmp_path / "renamed"
+    subprocess.run(["git", "clone", "-q", str(bundle_for(source.url)), str(repo)], capture_output=True)
+    if not (repo / "scripts" / "base_train.py").is_file():
+        pytest.skip(f"no upstream bundle for {source.url}")
+    train = repo / "scripts" / "base_train.py"
+    train.write_text(train.read_text().replace('"--depth"', '"--n-layer"'))
+    shutil.rmtree(repo / "tasks")
+    git(repo, "checkout", "-q", "-b", "renamed")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "rename --depth")
+    folder = recipe_pinned_to(tmp_path, "nanochat-d12", repo.as_uri(), git(repo, "rev-parse", "HEAD"))
+    report = check_recipe(str(folder), gpus_available=0)
+    upstream = next(i for i in report.items if i.name == "upstream")
+    assert not report.ok and upstream.status == "fail"
+    assert "scripts/base_train.py has no \'\"--depth\"\'" in upstream.detail and "no folder tasks/" in upstream.detail
 
 
 def test_git_recipe_with_a_pin_upstream_lacks_fails_the_source_check(tmp_path):

@@ -6,7 +6,8 @@ For each proposal the agent makes a scratch folder outside the run:
 files beside it) and `answer/` (where `$HARNESS_HYPOTHESIS` points). It runs
 the command with `/bin/sh -c CMD` in `work/`, in the local sandbox: the mount
 jail hides the run folder, the evaluator's source, the shipped recipes, every
-other registered run and the scratch folder's own bookkeeping; the rest of
+other registered run, the credential folders of the user's home
+(`HOME_SECRETS`) and the scratch folder's own bookkeeping; the rest of
 the host is read-only; the environment holds only the names given with
 `--agent-env` (and PATH, HOME, TMPDIR of the phase); unlike a trial phase it
 keeps the host's network. Its stdout and stderr, capped, become the
@@ -36,6 +37,7 @@ from harness.types import Proposal, Transcript, trial_id
 from sandboxes.base import Limits, Mount, PhaseRequest
 from sandboxes.errors import SandboxError
 from sandboxes.local import LocalSandbox, force_remove
+from sandboxes.local_jail import covers, interpreter_paths
 
 DEFAULT_TIMEOUT_S = 1800.0
 """`--agent-timeout` default: wallclock seconds one proposal's command may take."""
@@ -53,6 +55,13 @@ SCRATCH_PREFIX = "harness-agent-"
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_ENV = ("HARNESS_BRIEF", "HARNESS_HYPOTHESIS", "HARNESS_TRIAL", "HARNESS_PARENT")
 """Variables the harness sets for the command; `--agent-env` may not name them."""
+HOME_SECRETS = (
+    ".ssh", ".gnupg", ".aws", ".azure", ".kube", ".docker", ".config", ".netrc", ".git-credentials",
+    ".pypirc", ".npmrc", ".anthropic", ".codex", ".claude", ".claude.json", ".aider.conf.yml", ".env",
+)
+"""Entries of the harness user's home that hold credentials and are hidden from the command (it
+gets an empty HOME of its own, so its tools never need them; the rest of the home stays
+readable, where `pipx` or `npm` may have installed the agent's CLI)."""
 
 
 class CommandAgent:
@@ -135,7 +144,7 @@ class CommandAgent:
             },
             limits=Limits(wallclock_s=self.timeout_s, memory_mb=MEMORY_MB, output_bytes=TRANSCRIPT_BYTES, pids=PIDS),
             labels={"harness.phase": "agent", "harness.trial": trial_id(ctx.trial_number)},
-            hidden=[*hidden_paths(self.run_dir, self.evaluator_dir), scratch.resolve()],
+            hidden=[*hidden_paths(self.run_dir, self.evaluator_dir), *_home_secrets(), scratch.resolve()],
             network=True,
             log_path=log,
         )
@@ -179,6 +188,14 @@ class CommandAgent:
             failure="malformed_proposal" if problem is not None else None,
             failure_reason=problem or "",
         )
+
+
+def _home_secrets() -> list[Path]:
+    """The `HOME_SECRETS` that exist, except any holding the interpreter (hiding it would stop the phase)."""
+    home = Path.home()
+    found = [(home / name).resolve() for name in HOME_SECRETS if os.path.lexists(home / name)]
+    needed = [p.resolve() for p in interpreter_paths()]
+    return [path for path in found if not any(covers(path, n) for n in needed)]
 
 
 def _read_plain_file(path: Path, limit: int) -> bytes:

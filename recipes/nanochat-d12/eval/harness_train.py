@@ -12,8 +12,15 @@ scripts.base_train -- --depth=12 ...`) over the visible GPUs, with every
 in-training evaluation off: CORE and val bpb are the evaluator's.
 
 `HARNESS_TRAIN_ARGS` (set by a fidelity) appends arguments, e.g.
-`--num-iterations=200` for a smoke run. Upstream seeds its runs itself
-(`compute_init`: 42); HARNESS_SEED is exported for trials that use it.
+`--num-iterations=200` for a smoke run; upstream's argparse keeps the last
+value of a flag given twice. Upstream seeds its runs itself (`compute_init`:
+42); HARNESS_SEED is exported for trials that use it.
+
+`HARNESS_NANOCHAT_DEVICE=cpu` (the `cpu` fidelity) runs the same script in one
+plain process on the CPU (`python -m scripts.base_train --device-type=cpu`,
+upstream's documented CPU use): torchrun's rendezvous needs a TCP store on a
+loopback that the sandbox keeps down, and plain `python -m` takes no `--`
+before the script's arguments (torchrun strips it).
 """
 
 import os
@@ -48,12 +55,16 @@ def main() -> None:
     env = dict(os.environ, NANOCHAT_BASE_DIR=str(base), OMP_NUM_THREADS="1", WANDB_MODE="disabled")
     if (data / "hf_cache").is_dir():
         env.update(HF_HUB_CACHE=str(data / "hf_cache"), HF_HUB_OFFLINE="1")
-    gpus = gpu_count()
-    if gpus < 1:
-        sys.exit("nanochat-d12 needs CUDA GPUs: none is visible to the train phase")
     extra = shlex.split(os.environ.get("HARNESS_TRAIN_ARGS", ""))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}",
-           "-m", "scripts.base_train", "--", *ARGS, *extra]
+    if os.environ.get("HARNESS_NANOCHAT_DEVICE") == "cpu":
+        cmd = [sys.executable, "-m", "scripts.base_train", "--device-type=cpu", *ARGS, *extra]
+    else:
+        gpus = gpu_count()
+        if gpus < 1:
+            sys.exit("nanochat-d12 needs CUDA GPUs: none is visible to the train phase "
+                     "(the `cpu` fidelity runs on the CPU)")
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}",
+               "-m", "scripts.base_train", "--", *ARGS, *extra]
     print("running:", " ".join(cmd), flush=True)
     try:
         code = subprocess.call(cmd, env=env, cwd=workspace)

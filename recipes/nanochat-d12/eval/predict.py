@@ -104,8 +104,11 @@ def main() -> None:
     core_eval = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(core_eval)
 
-    device = torch.device("cuda", 0)
-    torch.cuda.set_device(device)
+    if torch.cuda.is_available():
+        device = torch.device("cuda", 0)
+        torch.cuda.set_device(device)
+    else:  # the `cpu` fidelity (upstream's autodetect_device_type order, MPS aside)
+        device = torch.device("cpu")
     model, tokenizer, _meta = load_model("base", device, phase="eval", model_tag=MODEL_TAG)
     model.eval()
 

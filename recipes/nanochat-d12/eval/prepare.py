@@ -32,6 +32,12 @@ What each phase sees:
   or continuation), `core.yaml` and `eval_meta_data.csv`, from which
   `score.py` centers each task's accuracy by its random baseline.
 
+At the `cpu` fidelity (the run's level, which the harness passes as
+`fidelity`) the base folder is not read from `$HARNESS_NANOCHAT_DATA`: a small
+one is made locally in upstream's formats (`nanochat_cpu_data.py`, the
+tokenizer trained by upstream's own `scripts.tok_train`), so the level runs
+offline on any machine.
+
 Large files are hard-linked when possible, else copied.
 """
 
@@ -41,6 +47,7 @@ import importlib.util
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 
@@ -51,10 +58,23 @@ UPSTREAM_COMMIT = "92d63d4e8bb4df75c3b71618f31ddde2378b2bcd"
 PRISTINE_FILES = ["nanochat/core_eval.py"]
 DRIVER = Path(__file__).with_name("harness_train.py")
 MAX_PER_TASK_ENV = "HARNESS_CORE_MAX_PER_TASK"
+CPU_LEVEL = "cpu"
+"""The fidelity whose data is made locally (recipe.toml `[fidelities.cpu]`)."""
 
 
-def prepare(train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path) -> None:
-    root = data_root()
+def prepare(train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path, fidelity: str | None = None) -> None:
+    if fidelity != CPU_LEVEL:
+        lay_out(data_root(), train_dir, heldout_inputs_dir, heldout_labels_dir)
+        return
+    from harness.recipe_loader import git_checkout  # the recipe cache: pristine upstream at the pin
+
+    cpu_data = load_by_path(Path(__file__).with_name("nanochat_cpu_data.py"), "nanochat_cpu_data")
+    with tempfile.TemporaryDirectory(prefix="nanochat-cpu-") as tmp:
+        root = cpu_data.make_base_folder(Path(tmp), git_checkout(UPSTREAM_URL, UPSTREAM_COMMIT))
+        lay_out(root, train_dir, heldout_inputs_dir, heldout_labels_dir)
+
+
+def lay_out(root: Path, train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path) -> None:
     shards = sorted(p for p in (root / "base_data_climbmix").glob("*.parquet"))
     tokenizer = root / "tokenizer"
     bundle = root / "eval_bundle"

@@ -28,15 +28,22 @@ What each phase sees:
   tokenizer-agnostic denominator of bits per byte), `positions.npy` (offsets
   in the split, for audits) and `val_meta.json`.
 
+At the `cpu` fidelity (the run's level, passed as `fidelity`) the export is
+not read from `$HARNESS_PARAMETER_GOLF_DATA`: a small one is made locally by
+upstream's own exporter at the pinned commit (`golf_cpu_data.py`), so the level
+runs offline on any machine.
+
 Large files are hard-linked when the data lives on the same file system, else
 copied.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -54,10 +61,28 @@ CONTEXT = 1024
 MAX_TARGETS = 1 << 16
 """Most held-out targets (the split's ~62M tokens give about 60,000 slots of 1,025)."""
 TARGET_SEED = 1337
+UPSTREAM_URL = "https://github.com/openai/parameter-golf"
+UPSTREAM_COMMIT = "4908dc46f21ed3fdd08d2fdca285deb2194b9599"
+"""The recipe's pin (recipe.toml `source`); a test keeps the two equal."""
+CPU_LEVEL = "cpu"
+"""The fidelity whose data is made locally (recipe.toml `[fidelities.cpu]`)."""
 
 
-def prepare(train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path) -> None:
-    root = data_root()
+def prepare(train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path, fidelity: str | None = None) -> None:
+    if fidelity != CPU_LEVEL:
+        lay_out(data_root(), train_dir, heldout_inputs_dir, heldout_labels_dir)
+        return
+    from harness.recipe_loader import git_checkout  # the recipe cache: pristine upstream at the pin
+
+    spec = importlib.util.spec_from_file_location("golf_cpu_data", Path(__file__).with_name("golf_cpu_data.py"))
+    cpu_data = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cpu_data)
+    with tempfile.TemporaryDirectory(prefix="parameter-golf-cpu-") as tmp:
+        root = cpu_data.make_export(Path(tmp), git_checkout(UPSTREAM_URL, UPSTREAM_COMMIT))
+        lay_out(root, train_dir, heldout_inputs_dir, heldout_labels_dir)
+
+
+def lay_out(root: Path, train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path) -> None:
     dataset = root / "datasets" / DATASET
     tokenizer = root / "tokenizers" / TOKENIZER
     train_shards = sorted(dataset.glob("fineweb_train_*.bin"))

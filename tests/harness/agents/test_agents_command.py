@@ -116,3 +116,23 @@ def test_scratch_folder_is_removed(tmp_path, lineage, monkeypatch):
     cmd = "chmod -R a-w . ; echo 'Read-only leftovers.' > \"$HARNESS_HYPOTHESIS\""
     command_agent(tmp_path, cmd).propose(context(lineage))
     assert [p.name for p in scratch_root.iterdir() if p.name.startswith("harness-agent-")] == []
+
+
+def test_credentials_in_the_users_home_are_hidden(tmp_path, lineage, monkeypatch):
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519").write_text("PRIVATE KEY\n")
+    (home / ".netrc").write_text("machine api login me password hunter2\n")
+    (home / "notes.txt").write_text("not a secret\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("REAL_HOME", str(home))
+    cmd = ('for f in .ssh/id_ed25519 .netrc notes.txt; do if [ -s "$REAL_HOME/$f" ]; then cat "$REAL_HOME/$f"; '
+           'else echo "HIDDEN $f"; fi; done; '
+           "echo 'W = 1' >> config.py; echo 'Look around the home.' > \"$HARNESS_HYPOTHESIS\"")
+    proposal = command_agent(tmp_path, cmd, agent_env=["REAL_HOME"]).propose(context(lineage))
+    assert proposal.transcript is not None
+    out = proposal.transcript.content.decode()
+    if not command_agent(tmp_path, "true").sandbox.mount_isolated:
+        pytest.skip("no mount jail here")
+    assert "HIDDEN .ssh/id_ed25519" in out and "HIDDEN .netrc" in out and "PRIVATE KEY" not in out
+    assert "hunter2" not in out and "not a secret" in out

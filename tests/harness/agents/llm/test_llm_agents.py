@@ -338,6 +338,8 @@ def test_the_api_key_never_lands_in_prompts_cache_proposal_or_errors(provider, s
     for path in cache.rglob("*"):
         assert PLANTED_KEY not in path.read_text()
     assert PLANTED_KEY not in proposal.model_dump_json()
+    transcript = proposal.transcript.content.decode()
+    assert PLANTED_KEY not in transcript and "my key is [redacted]" in transcript
     assert proposal.hypothesis == "my key is [redacted]"
     assert PLANTED_KEY not in str(info.value)
     assert PLANTED_KEY not in repr(agent)

@@ -60,6 +60,8 @@ def test_a_run_learns_from_its_lineage_and_keeps_no_key(provider, tmp_path, monk
     # the session of t0002 (three turns) opened with the failure of t0001
     assert len(fake.requests) == 6
     prompt = fake.requests[3].prompt()
+    system = fake.requests[0].body["system"][0]["text"]  # the recipe's knowledge files reach the brief
+    assert "## Recipe knowledge: knowledge/rules.md" in system and "vjepa_l + tcn" in system
     assert "### t0001 <- t0000: FAIL apply_failed" in prompt
     assert "evaluator: " in prompt and "submit_trial was rejected 3 times" in prompt
     # the key reached the server's auth header only: not the lineage (objects included) nor the scratch space

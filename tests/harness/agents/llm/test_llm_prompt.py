@@ -116,3 +116,15 @@ def test_tool_schema_has_the_answer_fields():
     assert set(props) == {"hypothesis", "expected_delta", "parent", "edits", "diff", "fidelity"}
     assert props["edits"]["items"]["required"] == ["file", "search", "replace"]
     assert TOOL_SCHEMA["required"] == ["hypothesis", "expected_delta"]
+
+
+@pytest.mark.parametrize("recipe", ["collision", "nanochat-d12"])
+def test_recipes_ship_knowledge_that_goes_into_the_brief(recipe):
+    from harness.recipe_loader import load_recipe
+
+    knowledge = load_recipe(recipe).knowledge()
+    assert sorted(knowledge) == ["rules.md", "what-works.md"]
+    prompt = build_prompt(FakeLineage().ctx(knowledge=knowledge))
+    for name, text in knowledge.items():
+        assert f"## Recipe knowledge: knowledge/{name}\n{text.strip()}" in prompt.system
+    assert prompt.system.index("## Recipe knowledge") < prompt.system.index("## How to work")

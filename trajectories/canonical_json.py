@@ -1,0 +1,80 @@
+"""The canonical JSON bytes of a record, as `json.dumps(sort_keys=True, indent=1,
+ensure_ascii=True, allow_nan=False)` writes them, several times faster.
+
+With `indent` set, the standard library encodes in pure Python through nested
+generators; `replay --verify` re-encodes every record it reads (the bytes must be
+canonical) and that was half of its time at 10,000 trials. This encoder builds
+the same text in one recursive pass, using the standard library's C string
+escaper and the same float and int spellings; anything it does not expect
+(a non-string key, an unusual type) is handed to `json.dumps` itself.
+"""
+
+from __future__ import annotations
+
+import json
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from typing import Any
+
+_INF = float("inf")
+
+
+class _Unusual(Exception):
+    """A value this encoder does not handle: use json.dumps."""
+
+
+def _encode(value: Any, level: int, out: list[str]) -> None:
+    kind = type(value)
+    if kind is str:
+        out.append(encode_basestring_ascii(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif kind is int:
+        out.append(int.__repr__(value))
+    elif kind is float:
+        if value != value or value in (_INF, -_INF):
+            raise ValueError(f"Out of range float values are not JSON compliant: {value!r}")
+        out.append(float.__repr__(value))
+    elif kind is dict:
+        if not value:
+            out.append("{}")
+            return
+        if any(type(key) is not str for key in value):
+            raise _Unusual
+        inner = "\n" + " " * (level + 1)
+        out.append("{")
+        first = True
+        for key in sorted(value):
+            out.append(inner if first else "," + inner)
+            first = False
+            out.append(encode_basestring_ascii(key))
+            out.append(": ")
+            _encode(value[key], level + 1, out)
+        out.append("\n" + " " * level + "}")
+    elif kind is list or kind is tuple:
+        if not value:
+            out.append("[]")
+            return
+        inner = "\n" + " " * (level + 1)
+        out.append("[")
+        first = True
+        for item in value:
+            out.append(inner if first else "," + inner)
+            first = False
+            _encode(item, level + 1, out)
+        out.append("\n" + " " * level + "]")
+    else:
+        raise _Unusual
+
+
+def canonical_json(data: Any) -> str:
+    """`json.dumps(data, sort_keys=True, indent=1, ensure_ascii=True, allow_nan=False)`."""
+    out: list[str] = []
+    try:
+        _encode(data, 0, out)
+    except _Unusual:
+        return json.dumps(data, sort_keys=True, indent=1, ensure_ascii=True, allow_nan=False)
+    return "".join(out)
