@@ -153,7 +153,9 @@ def _command_options(agent_name: str, agent_cmd, agent_timeout, agent_env, run_d
     """The options of `--agent command` that were given (others refuse them by name)."""
     given = {"agent_cmd": agent_cmd, "agent_timeout": agent_timeout, "agent_env": tuple(agent_env) or None}
     options = {key: value for key, value in given.items() if value is not None}
-    if agent_name == "command":
+    if agent_name == "team" and agent_cmd is not None:
+        raise click.UsageError("--team names each command member's command in the team file: leave out --agent-cmd")
+    if agent_name in ("command", "team"):  # a team's command members hide the same folders
         options.update(run_dir=run_dir, evaluator_dir=loaded.evaluator_dir)
     return options
 

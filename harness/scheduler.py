@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Protocol, TypeVar
 
 from harness.slot_timeline import SlotTimeline
-from harness.types import Outcome, Trial
+from harness.types import Outcome, Trial, trial_number
 
 D = TypeVar("D")
 
@@ -181,7 +181,7 @@ class _Schedule:
                 return
             done, _ = wait(waiting, return_when=FIRST_COMPLETED)
             # Trials finished together are recorded in id order: the same for every run.
-            finished = sorted((f for f in done if f in self.running), key=lambda f: self.running[f][0].id)
+            finished = sorted((f for f in done if f in self.running), key=lambda f: trial_number(self.running[f][0].id))
             entries = [self.running.pop(f) for f in finished]
             for _trial, slot, started in entries:  # free the slots first, so the next trials start
                 self.free.put(slot)

@@ -405,6 +405,57 @@ def test_sigkill_at_random_moments_then_resume_verifies(tmp_path):
     assert {"baseline running", "mid-train", "mid-eval", "after the proposal commit"} <= set(hits), hits
 
 
+CONCURRENT_KILLS = int(os.environ.get("HARNESS_TORTURE_CONCURRENT_KILLS", "8"))
+CONCURRENT = ["--parallel", "2", "--proposers", "3"]
+"""Two trials and up to three proposals in flight when a kill lands."""
+
+
+def test_sigkill_with_trials_and_proposals_in_flight_then_resume_verifies(tmp_path):
+    """Kills with two slots and three proposers: proposals under way die with the process
+    (never recorded), trials running side by side are run again on resume; the lineage
+    verifies with every trial once, ids contiguous, and nothing of the run left running."""
+    rng = random.Random(SEED + 1)
+    total = 16
+    recipe = tiny_recipe(tmp_path)
+    proposals = knob_proposals(recipe, rng, total)
+    out, logs = tmp_path / "runs", tmp_path / "logs"
+    logs.mkdir()
+    run_dir = out / "r"
+    kills = launches = 0
+    seen_unreachable: set[str] = set()
+    while True:
+        if not run_dir.exists():
+            args = ["run", recipe, "--agent", "scripted", "--proposals", proposals, "--trials", total,
+                    "--out", out, "--run-id", "r", *CONCURRENT]
+        else:
+            args = ["run", "--resume", run_dir, "--agent", "scripted", "--proposals", proposals,
+                    "--trials", max(0, total - proposed_trials(run_dir)), *CONCURRENT]
+        log = logs / f"launch-{launches:02d}.log"
+        launches += 1
+        proc = launch(args, log)
+        if kills >= CONCURRENT_KILLS:
+            assert proc.wait(timeout=600) == 0, tail(log)
+            break
+        trigger = rng.choice(["proposed", "train", "eval", "outcome"])
+        if not kill_on_trigger(proc, trigger, rng.uniform(0, TRIGGER_JITTER_S[trigger]), run_dir):
+            assert proc.returncode == 0 and "Traceback" not in log.read_text(), tail(log)
+            continue
+        kills += 1
+        if stage_after_kill(run_dir, proc.pid, seen_unreachable) in CREATE_STAGES:
+            shutil.rmtree(run_dir)  # cut short before run.json: nothing to resume (the test above covers it)
+
+    code, report = replay_json(run_dir)
+    assert code == 0 and report["verified"], report["problems"]
+    ids = [t["id"] for t in report["trials"]]
+    assert ids == [f"t{n:04d}" for n in range(total + 1)], ids
+    per_trial = Counter((e.trial, e.event) for e in ledger_events(run_dir))
+    assert all(per_trial[(tid, "proposed")] == 1 and per_trial[(tid, "outcome")] == 1 for tid in ids), per_trial
+    assert {t["label"] for t in report["trials"]} <= GOOD_LABELS, report["trials"]
+    hypotheses = [t["hypothesis"] for t in report["trials"][1:]]
+    assert hypotheses == [json.loads(line)["hypothesis"] for line in proposals.read_text().splitlines()]
+    assert processes_of(run_dir) == [] and phase_roots_of(run_dir) == []
+
+
 def test_a_second_run_on_the_same_directory_is_refused(tmp_path):
     recipe = tiny_recipe(tmp_path)
     proposals = knob_proposals(recipe, random.Random(SEED), 30)

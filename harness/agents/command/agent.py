@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from harness.agents.base import AgentContext, AgentError
-from harness.agents.command.brief import render_brief
+from harness.agents.command.brief import proposal_surface, render_brief
 from harness.agents.command.worktree import WorkTree
 from harness.run_registry import hidden_paths
 from harness.types import Proposal, Transcript, trial_id
@@ -76,6 +76,8 @@ class CommandAgent:
         agent_env: tuple[str, ...] | list[str] = (),
         run_dir: Path | None = None,
         evaluator_dir: Path | None = None,
+        focus_files: tuple[str, ...] | list[str] = (),
+        focus_brief: str = "",
         environ: Mapping[str, str] | None = None,
     ) -> None:
         if not agent_cmd or not agent_cmd.strip():
@@ -99,6 +101,10 @@ class CommandAgent:
         self.environ = source
         self.run_dir = Path(run_dir)
         self.evaluator_dir = Path(evaluator_dir)
+        self.focus_files = tuple(focus_files)
+        """Editable globs a team file gives this specialist (in place of the recipe's)."""
+        self.focus_brief = focus_brief
+        """The specialist's brief from a team file (in place of the recipe's)."""
         self.sandbox = LocalSandbox()
 
     def propose(self, ctx: AgentContext) -> Proposal:
@@ -111,13 +117,14 @@ class CommandAgent:
             force_remove(scratch)
 
     def _propose_in(self, ctx: AgentContext, scratch: Path) -> Proposal:
+        surface = proposal_surface(ctx, self.focus_files, self.focus_brief)
         tree = WorkTree(scratch)
         tree.create(ctx.export_files, ctx.best)  # type: ignore[arg-type]  # checked by propose
         briefing, answer = scratch / "briefing", scratch / "answer"
         briefing.mkdir()
         answer.mkdir()
         (briefing / "brief.md").write_text(
-            render_brief(ctx, timeout_s=self.timeout_s), encoding="utf-8")
+            render_brief(ctx, surface, timeout_s=self.timeout_s), encoding="utf-8")
         if ctx.knowledge:
             (briefing / "knowledge").mkdir()
             for name, text in ctx.knowledge.items():
@@ -157,8 +164,10 @@ class CommandAgent:
         hypothesis = scrub(_read_plain_file(hypothesis_file, HYPOTHESIS_BYTES)).decode("utf-8", "replace").strip()
         try:
             diff = tree.diff()
+            # Files on the recipe's surface but outside this specialty (the rest is the loop's legality check).
+            foreign = [p for p in tree.changed() if ctx.spec.is_editable(p) and surface.check(p) is not None]
         except AgentError as exc:
-            diff, diff_error = "", str(exc)
+            diff, diff_error, foreign = "", str(exc), []
         else:
             diff_error = None
 
@@ -175,6 +184,10 @@ class CommandAgent:
             problem = "the agent command wrote no hypothesis to $HARNESS_HYPOTHESIS"
         elif not diff:
             problem = "the agent command changed no file of the work tree"
+        failure = "malformed_proposal" if problem is not None else None
+        if problem is None and foreign:
+            failure, problem = "illegal_edit", surface.check(foreign[0]) + (
+                f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else "")
         if problem is not None:
             if result.log_tail.strip():
                 problem += "; output tail: " + scrub(result.log_tail.strip()[-300:].encode()).decode("utf-8", "replace")
@@ -185,7 +198,7 @@ class CommandAgent:
             agent=self.name,
             specialist=ctx.specialist,
             transcript=transcript,
-            failure="malformed_proposal" if problem is not None else None,
+            failure=failure,
             failure_reason=problem or "",
         )
 

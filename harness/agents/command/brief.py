@@ -20,10 +20,15 @@ VIEW_TOKENS = 20_000
 """Token budget of the lineage view in a command's brief (a coding agent reads files itself)."""
 
 
-def render_brief(ctx: AgentContext, *, timeout_s: float) -> str:
+def proposal_surface(ctx: AgentContext, focus_files: tuple[str, ...] = (), focus_brief: str = "") -> Surface:
+    """What this proposal may edit: the recipe's surface, the specialist's files, a team file's focus."""
+    focused = bool(focus_files or focus_brief)
+    return Surface(ctx.spec, resolve_specialist(ctx, focused=focused), focus_files, focus_brief)
+
+
+def render_brief(ctx: AgentContext, surface: Surface, *, timeout_s: float) -> str:
     """The brief of one proposal: trial `ctx.trial_number`, built on `ctx.best`."""
-    specialist = resolve_specialist(ctx)
-    surface = Surface(ctx.spec, specialist)
+    specialist = surface.specialist
     tid = trial_id(ctx.trial_number)
     parent = ctx.best
     rec = ctx.record(parent)

@@ -66,6 +66,11 @@ class WorkTree:
             _git(git_dir, self.work, "add", "-A")
             _git(git_dir, self.work, "commit", "-q", "--allow-empty", "--no-verify", "-m", message)
 
+    def changed(self) -> list[str]:
+        """Paths the command added, changed or deleted (after `diff`, which stages them)."""
+        out = _git(self.shadow, self.work, "diff", "--cached", "--name-only", "--no-renames", "-z", "HEAD")
+        return [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
+
     def diff(self) -> str:
         """Everything the command changed in `work/` against HEAD, new files included."""
         _git(self.shadow, self.work, "add", "-A")

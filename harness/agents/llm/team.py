@@ -17,6 +17,13 @@ The file names each specialist once, under `[specialists.NAME]`::
     reasoning_effort = "high"           # openai only
     temperature = 0.7
 
+    [specialists.data]
+    provider = "command"                # an outside coding agent (docs/agents.md)
+    command = "sh /path/to/agent.sh"
+    timeout_s = 900
+    env = ["ANTHROPIC_API_KEY"]
+    focus.files = ["train.py"]
+
 A NAME the recipe defines keeps the recipe's files and brief unless `focus`
 replaces them; any other NAME needs `focus.files`. The specialists take turns
 (round robin, in file order) on one lineage; every proposal records its own
@@ -77,7 +84,27 @@ class OpenAIMember(_Member):
     """Reasoning effort of reasoning models (the API's default when unset)."""
 
 
-Member = Annotated[Union[AnthropicMember, OpenAIMember], Field(discriminator="provider")]
+class CommandMember(BaseModel):
+    """An outside coding agent's command line (`--agent command`, docs/agents.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: Literal["command"]
+    """The command agent."""
+    command: str = Field(min_length=1)
+    """The command line, run with `/bin/sh -c` in the proposal's scratch work tree (as `--agent-cmd`)."""
+    timeout_s: float | None = Field(default=None, gt=0)
+    """Seconds one proposal's command may run (default: --agent-timeout, else 1800)."""
+    env: list[str] = Field(default_factory=list)
+    """Environment variables passed to the command (as `--agent-env`); nothing else is."""
+    focus: Focus = Field(default_factory=Focus)
+    """Files and brief of this specialist."""
+
+
+Member = Annotated[Union[AnthropicMember, OpenAIMember, CommandMember], Field(discriminator="provider")]
+
+COMMAND_OPTIONS = ("run_dir", "evaluator_dir", "agent_timeout", "agent_env")
+"""Run-wide options only a command member takes (the folders its jail hides, the --agent-* defaults)."""
 
 
 class TeamFile(BaseModel):
@@ -91,7 +118,7 @@ class TeamFile(BaseModel):
 
 def _where(loc: tuple[Any, ...]) -> str:
     # Drop the discriminator's own level ("anthropic"/"openai") from the path.
-    parts = [str(p) for i, p in enumerate(loc) if not (i == 2 and p in ("anthropic", "openai"))]
+    parts = [str(p) for i, p in enumerate(loc) if not (i == 2 and p in ("anthropic", "openai", "command"))]
     return ".".join(parts) or "(file)"
 
 
@@ -136,11 +163,18 @@ class TeamAgent:
         self.path = Path(team_file)
         self.members: dict[str, Any] = {}
         for name, member in self.team.specialists.items():
-            settings = member.model_dump(exclude={"provider", "focus"}, exclude_none=True)
-            settings.update(focus_files=tuple(member.focus.files), focus_brief=member.focus.brief)
-            # Run-wide defaults of the other protocol do not apply to this member.
-            other = "reasoning_effort" if member.provider == "anthropic" else "thinking_budget"
-            defaults = {key: value for key, value in options.items() if key != other}
+            focus = {"focus_files": tuple(member.focus.files), "focus_brief": member.focus.brief}
+            if isinstance(member, CommandMember):
+                defaults = {key: value for key, value in options.items() if key in COMMAND_OPTIONS}
+                settings = {"agent_cmd": member.command, **focus, **({"agent_timeout": member.timeout_s}
+                            if member.timeout_s is not None else {})}
+                if member.env:
+                    settings["agent_env"] = tuple(member.env)
+            else:
+                settings = {**member.model_dump(exclude={"provider", "focus"}, exclude_none=True), **focus}
+                # Run-wide defaults of the other protocol (and of command members) do not apply to this member.
+                other = "reasoning_effort" if member.provider == "anthropic" else "thinking_budget"
+                defaults = {key: value for key, value in options.items() if key != other and key not in COMMAND_OPTIONS}
             try:
                 self.members[name] = make_agent(member.provider, **{**defaults, **settings})
             except AgentError as exc:
@@ -152,11 +186,11 @@ class TeamAgent:
 
     @property
     def priced(self) -> bool:
-        return all(member.priced for member in self.members.values())
+        return all(getattr(member, "priced", True) for member in self.members.values())  # a command has no price
 
     @property
     def model(self) -> str:
-        return ", ".join(f"{name}={member.model}" for name, member in self.members.items())
+        return ", ".join(f"{name}={getattr(member, 'model', member.name)}" for name, member in self.members.items())
 
     def check(self, spec: RecipeSpec) -> None:
         check_team(self.team, spec, str(self.path))

@@ -15,11 +15,8 @@ def assert_stored_intact(proposal: Proposal) -> None:
     trailers = trial_trailers("t0001", proposal.parent or "t0000", proposal.agent, proposal.specialist, "full")
     message = decode_message(encode_message(format_message(proposal.hypothesis, trailers)))
     assert parse_message(message) == (proposal.hypothesis, trailers)
-    # As the loop does: the transcript's bytes go to the lineage, its digest into the record.
-    transcript = proposal.transcript
     record = TrialRecord(
-        trial=Trial(id="t0001", run_id="run", parent=proposal.parent or "t0000",
-                    proposal=proposal.model_copy(update={"transcript": None}), fidelity="full", seeds=[0],
-                    commit="0" * 40, transcript=transcript.digest() if transcript is not None else None)
+        trial=Trial(id="t0001", run_id="run", parent=proposal.parent or "t0000", proposal=proposal,
+                    fidelity="full", seeds=[0], commit="0" * 40)
     )
     assert TrialRecord.model_validate_json(dump_json(record)) == record

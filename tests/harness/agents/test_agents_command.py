@@ -8,7 +8,7 @@ import pytest
 
 from harness.agents.base import AgentContext, AgentError, make_agent
 from harness.agents.command.agent import CommandAgent
-from harness.agents.command.brief import render_brief
+from harness.agents.command.brief import proposal_surface, render_brief
 from harness.types import Specialist
 
 
@@ -52,7 +52,7 @@ def test_made_by_name(tmp_path):
 def test_brief_carries_task_rules_lineage_specialty_and_knowledge(fk):
     lineage = fk.Lineage(fk.make_spec(specialists={"optim": Specialist(brief="Tune the optimiser.", files=["config.py"])}))
     ctx = lineage.ctx(specialist="optim").model_copy(update={"knowledge": {"lessons.md": "Warmup helps at high learning rates.\n"}})
-    brief = render_brief(ctx, timeout_s=90)
+    brief = render_brief(ctx, proposal_surface(ctx), timeout_s=90)
     for part in ("# Brief for trial t0001 for the specialty 'optim'", "## Your task", "runs past 90 s",
                  "`$HARNESS_HYPOTHESIS`", "Score: `acc`, to maximize", "## Budgets", "You may edit only config.py",
                  "## Your specialty: optim", "Tune the optimiser.", "## Recipe knowledge: knowledge/lessons.md",
@@ -136,3 +136,44 @@ def test_credentials_in_the_users_home_are_hidden(tmp_path, lineage, monkeypatch
         pytest.skip("no mount jail here")
     assert "HIDDEN .ssh/id_ed25519" in out and "HIDDEN .netrc" in out and "PRIVATE KEY" not in out
     assert "hunter2" not in out and "not a secret" in out
+
+
+TEAM = """
+[specialists.conf]
+provider = "command"
+command = "echo 'Z = 9' >> config.py; echo \\"conf $HARNESS_TRIAL\\" > \\"$HARNESS_HYPOTHESIS\\""
+timeout_s = 30
+focus.files = ["config.py"]
+
+[specialists.net]
+provider = "command"
+command = "echo 'Z = 9' >> config.py; echo 'Out of my lane.' > \\"$HARNESS_HYPOTHESIS\\""
+focus.files = ["model.py"]
+focus.brief = "The network."
+"""
+
+
+def test_team_members_of_type_command_keep_to_their_focus(tmp_path, lineage):
+    team_file = tmp_path / "team.toml"
+    team_file.write_text(TEAM)
+    run_dir, evaluator = tmp_path / "run", tmp_path / "eval"
+    agent = make_agent("team", team_file=team_file, run_dir=run_dir, evaluator_dir=evaluator,
+                       cache_dir=tmp_path / "cache", model=None)
+    assert agent.specialists == ("conf", "net") and agent.priced
+    assert agent.members["conf"].timeout_s == 30 and agent.members["net"].focus_brief == "The network."
+    own = agent.propose(context(lineage, specialist="conf"))
+    assert own.failure is None and own.hypothesis == "conf t0001" and own.specialist == "conf"
+    foreign = agent.propose(context(lineage, specialist="net"))
+    assert foreign.failure == "illegal_edit"
+    assert "config.py is outside your specialty 'net', which may edit only model.py" in foreign.failure_reason
+
+
+def test_team_command_member_is_validated(tmp_path):
+    from harness.agents.llm.team import load_team
+
+    bad = tmp_path / "team.toml"
+    bad.write_text('[specialists.x]\nprovider = "command"\ntimeout_s = -1\n')
+    with pytest.raises(AgentError) as info:
+        load_team(bad)
+    assert "specialists.x.command: Field required" in str(info.value)
+    assert "specialists.x.timeout_s" in str(info.value)
