@@ -334,7 +334,8 @@ class Git:
         raise GitError(["update-ref", "--stdin"], code, stderr or f"unexpected replies {replies!r}")
 
     def close(self) -> None:
-        """Stop the long-lived git processes, if any (started again on demand)."""
+        """Write the held-back objects, stop the long-lived git processes (started again on demand)."""
+        self.writer.flush(for_refs=True)  # a caller may name them later, from another handle
         proc, self._updater = self._updater, None
         if proc is not None:
             stop_process(proc)
