@@ -206,7 +206,7 @@ def object_id(kind: str, content: bytes) -> str:
     return hashlib.sha1(framed(kind, content)).hexdigest()
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
     for stream in (proc.stdin, proc.stdout, proc.stderr):
         try:
             if stream is not None:
@@ -334,10 +334,11 @@ class Git:
         raise GitError(["update-ref", "--stdin"], code, stderr or f"unexpected replies {replies!r}")
 
     def close(self) -> None:
-        """Stop the long-lived git processes, if any (started again on demand)."""
+        """Write the held-back objects, stop the long-lived git processes (started again on demand)."""
+        self.writer.flush(for_refs=True)  # a caller may name them later, from another handle
         proc, self._updater = self._updater, None
         if proc is not None:
-            _stop(proc)
+            stop_process(proc)
         for pipe in (self._reader, self._differ):
             if pipe is not None:
                 pipe.close()

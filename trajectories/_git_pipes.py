@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from ._git import SHA_RE, GitError
+from ._git import SHA_RE, GitError, stop_process
 
 
 class _Pipe:
@@ -64,19 +64,8 @@ class _Pipe:
 
     def _close_locked(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        for stream in (proc.stdin, proc.stdout):
-            try:
-                if stream is not None:
-                    stream.close()
-            except OSError:
-                pass
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc is not None:
+            stop_process(proc)
 
     def close(self) -> None:
         with self._lock:

@@ -81,3 +81,18 @@ def test_diff_cache_answers_like_git(small_run: RunBuilder) -> None:
         commit = lin.record(tid).trial.commit
         assert lin.diff(base, commit) == lin.diff(base, commit) == Lineage.open(small_run.run_dir).diff(base, commit)
         assert lin.diff(base, commit) != lin.diff(commit, base)
+
+
+def test_an_import_writes_packs_not_loose_objects(tmp_path: Path) -> None:
+    from trajectories.importers import import_run
+
+    source = Path(__file__).resolve().parents[3] / "shared" / "data" / "external" / "auto-research-recipes-cifar"
+    source = source / "results.tsv"
+    run_dir = tmp_path / "imported"
+    result = import_run("auto-research-recipes", source, run_dir)
+    assert result.trials > 50
+    # About ten objects per trial, held back through the import's batch and written as packs;
+    # only the baseline's snapshot and the start event (written before the batch) may be loose.
+    assert loose_objects(run_dir) <= 20
+    assert packs(run_dir) >= 1
+    assert verify_lineage(run_dir).ok
