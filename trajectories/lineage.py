@@ -927,13 +927,16 @@ class Lineage:
         return obj[1]
 
     def files(self, commit: str) -> dict[str, tuple[str, str]]:
-        """Every file of a commit: path -> (mode, blob sha).
+        """Every file of a commit (or of a tree, as `apply_diff` returns): path -> (mode, blob sha).
 
         Remembered per tree for the last few trees (a tree's content never
         changes): the loop lists the parent's files for every proposal, and most
         proposals share a parent (the best)."""
         known = self._commit_object(commit)
         tree = known.tree if known is not None else None
+        if tree is None and SHA_RE.match(commit):
+            obj = self.git.read_object(commit)
+            tree = commit if obj is not None and obj[0] == "tree" else None
         with self._lock:
             if tree is not None and tree in self._files:
                 return dict(self._files[tree])
