@@ -13,11 +13,27 @@ with the trial's `airbench.train96()` and saves it to HARNESS_OUT/model.pt.
   test loader for logging). Test images never enter this phase.
 * Seed: HARNESS_SEED seeds torch (upstream leaves runs unseeded).
 * The whole phase is timed by the host; that time is the recipe's score.
+
+HARNESS_AIRBENCH_DEVICE=cpu (the `cpu` fidelity): upstream's code at the pin
+is CUDA-only, so `airbench_cpu.py` (copied beside this file) maps its few CUDA
+and torchvision uses to the CPU in this process before the trial's `airbench`
+is imported, and shrinks upstream's `hyp` by HARNESS_AIRBENCH_CPU_HYP; then
+the same `train96(verbose=False)` runs, with the overridden epochs.
 """
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
+
+CPU_ADAPTER = Path(__file__).with_name("airbench_cpu.py")
+
+
+def load_cpu_adapter():
+    spec = importlib.util.spec_from_file_location("airbench_cpu", CPU_ADAPTER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main() -> None:
@@ -40,11 +56,23 @@ def main() -> None:
 
     import torch
 
+    on_cpu = os.environ.get("HARNESS_AIRBENCH_DEVICE") == "cpu"
+    if on_cpu:
+        cpu = load_cpu_adapter()
+        cpu.install(torch)
     torch.manual_seed(seed)
     torch.cuda.manual_seed_all(seed)
     import airbench  # noqa: E402  (the trial's code)
 
-    net = airbench.train96(verbose=False)
+    if on_cpu:
+        from airbench import lib_airbench96
+
+        args = cpu.apply_hyp(lib_airbench96.hyp, os.environ.get(cpu.HYP_ENV, ""))
+        print(f"cpu level: upstream's code on the CPU, hyp overrides {args or 'none'} "
+              f"({os.environ.get(cpu.HYP_ENV, '')})", flush=True)
+        net = airbench.train96(verbose=False, **args)
+    else:
+        net = airbench.train96(verbose=False)
     net = getattr(net, "_orig_mod", net)  # unwrap torch.compile
     out.mkdir(parents=True, exist_ok=True)
     torch.save(net, out / "model.pt")

@@ -9,8 +9,13 @@ augmentation level of the trial's `hyp['net']['tta_level']`, under
 `torch.inference_mode()` (no gradients: nothing can be trained on the test
 images here), and saves the predicted class of each image to
 HARNESS_PREDS/preds.npy. `score.py` checks and scores it on the host.
+
+HARNESS_AIRBENCH_DEVICE=cpu (the `cpu` fidelity): `airbench_cpu.py` (an
+evaluator file beside this one) maps upstream's CUDA and torchvision uses to
+the CPU first, as in the train phase, and the network is loaded to the CPU.
 """
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -28,6 +33,12 @@ def main() -> None:
     sys.path[0] = str(workspace)
     import torch
 
+    on_cpu = os.environ.get("HARNESS_AIRBENCH_DEVICE") == "cpu"
+    if on_cpu:
+        spec = importlib.util.spec_from_file_location("airbench_cpu", Path(__file__).with_name("airbench_cpu.py"))
+        cpu = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(cpu)
+        cpu.install(torch)
     import airbench  # noqa: E402  (the trial's code)
     from airbench import lib_airbench96
 
@@ -37,7 +48,8 @@ def main() -> None:
     torch.save({"images": torch.from_numpy(images), "labels": torch.zeros(len(images), dtype=torch.int64),
                 "classes": [str(i) for i in range(10)]}, scratch / "cifar10" / "test.pt")
 
-    net = torch.load(out_dir / "model.pt", map_location="cuda", weights_only=False)
+    net = torch.load(out_dir / "model.pt", map_location="cpu" if on_cpu else "cuda",
+                     weights_only=False)
     loader = airbench.CifarLoader(str(scratch / "cifar10"), train=False, batch_size=2000)
     tta_level = lib_airbench96.hyp["net"].get("tta_level", 0)
     with torch.inference_mode():

@@ -17,11 +17,18 @@ What each phase sees:
 * held-out inputs (eval phase only): `test_images.npy`, the 10,000 test images,
   uint8 (N, 32, 32, 3), without labels.
 * held-out labels (host only): `test_labels.npy`.
+
+At the `cpu` fidelity (the run's level, passed as `fidelity`) CIFAR-10 is not
+read: `synthetic_cifar.py` makes a small CIFAR-shaped set (same formats, same
+layout, fewer images), so the level runs offline on any machine. The CPU
+adaptation of upstream's code, `airbench_cpu.py`, goes beside the driver at
+every level (the driver loads it only at `cpu`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import pickle
 import shutil
@@ -40,19 +47,33 @@ TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_BATCH = "test_batch"
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 DRIVER = Path(__file__).with_name("harness_train.py")
+CPU_ADAPTER = Path(__file__).with_name("airbench_cpu.py")
+CPU_LEVEL = "cpu"
+"""The fidelity whose data is made locally (recipe.toml `[fidelities.cpu]`)."""
 
 
-def prepare(train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path) -> None:
+def prepare(train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path, fidelity: str | None = None) -> None:
+    if fidelity == CPU_LEVEL:
+        spec = importlib.util.spec_from_file_location("synthetic_cifar", Path(__file__).with_name("synthetic_cifar.py"))
+        synthetic = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(synthetic)
+        (train_x, train_y), (test_x, test_y) = synthetic.make_splits()
+    else:
+        with tempfile.TemporaryDirectory(prefix="cifar10-") as tmp:
+            batches = locate_batches(Path(tmp))
+            train_x, train_y = read_split(batches, TRAIN_BATCHES)
+            test_x, test_y = read_split(batches, [TEST_BATCH])
+        if train_x.shape != (N_TRAIN, 32, 32, 3) or test_x.shape != (N_TEST, 32, 32, 3):
+            raise ValueError(f"unexpected CIFAR-10 shapes: train {train_x.shape}, test {test_x.shape}")
+    lay_out(train_x, train_y, test_x, test_y, train_dir, heldout_inputs_dir, heldout_labels_dir)
+
+
+def lay_out(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+            train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path) -> None:
+    """Write each phase's files (see the module docstring) from the two splits."""
     import torch  # heavy: only when data is actually prepared
 
     train_dir, heldout_inputs_dir, heldout_labels_dir = map(Path, (train_dir, heldout_inputs_dir, heldout_labels_dir))
-    with tempfile.TemporaryDirectory(prefix="cifar10-") as tmp:
-        batches = locate_batches(Path(tmp))
-        train_x, train_y = read_split(batches, TRAIN_BATCHES)
-        test_x, test_y = read_split(batches, [TEST_BATCH])
-    if train_x.shape != (N_TRAIN, 32, 32, 3) or test_x.shape != (N_TEST, 32, 32, 3):
-        raise ValueError(f"unexpected CIFAR-10 shapes: train {train_x.shape}, test {test_x.shape}")
-
     for folder in (train_dir, heldout_inputs_dir, heldout_labels_dir):
         folder.mkdir(parents=True, exist_ok=True)
     torch.save({"images": torch.from_numpy(train_x), "labels": torch.from_numpy(train_y), "classes": CLASSES},
@@ -61,6 +82,7 @@ def prepare(train_dir: Path, heldout_inputs_dir: Path, heldout_labels_dir: Path)
     torch.save({"images": torch.from_numpy(empty), "labels": torch.zeros(0, dtype=torch.int64), "classes": CLASSES},
                train_dir / "test_placeholder.pt")
     shutil.copyfile(DRIVER, train_dir / "harness_train.py")
+    shutil.copyfile(CPU_ADAPTER, train_dir / CPU_ADAPTER.name)
     np.save(heldout_inputs_dir / "test_images.npy", test_x)
     np.save(heldout_labels_dir / "test_labels.npy", test_y)
 
