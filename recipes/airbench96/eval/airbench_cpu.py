@@ -22,7 +22,7 @@ Upstream at the pinned commit assumes CUDA and torchvision in these places
 * `train()` times itself with `torch.cuda.Event(enable_timing=True)` and
   `torch.cuda.synchronize()`: a wall-clock event (milliseconds, like CUDA's)
   and a no-op. Upstream's own clock is only printed; the score is the host's.
-* `torch.load(..., map_location='cuda')` in `CifarLoader`: loads to the CPU.
+* `CifarLoader` loads its `.pt` files with `map_location='cuda'`: to the CPU instead.
 
 `apply_hyp()` shrinks upstream's `hyp` for this level (HARNESS_AIRBENCH_CPU_HYP,
 set by recipe.toml's `[fidelities.cpu]`): widths, batch size and epochs that
