@@ -121,3 +121,18 @@ def run_copy(scripted_run, tmp_path) -> Path:
 def replay_json(run_dir: Path) -> tuple[int, dict]:
     result = harness("replay", run_dir, "--verify", "--json")
     return result.returncode, json.loads(result.stdout)
+
+
+def cpu_check_on_upstream(recipe: str, commit: str) -> dict:
+    """`harness recipe check RECIPE --fidelity cpu` on the local sandbox, one repeat: asserts it
+    passed, that upstream conformance held, that the source came from `commit` and that the
+    baseline item is ok or a warning; returns the baseline run of the JSON report."""
+    result = harness("recipe", "check", recipe, "--fidelity", "cpu", "--sandbox", "local", "--repeats", "1", "--json",
+                     timeout=1200)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    items = {item["name"]: item for item in report["items"]}
+    assert items["upstream"]["status"] == "ok" and commit in items["source"]["detail"]
+    assert re.match(r"ok|warn", items["baseline"]["status"])
+    [run] = report["runs"]
+    return run
