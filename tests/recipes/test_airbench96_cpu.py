@@ -95,16 +95,3 @@ def test_prepare_at_cpu_lays_out_a_synthetic_set_as_at_full(tmp_path, monkeypatc
     assert not any(row.tobytes() in train_rows for row in test_images)  # no test image in training
     again = synthetic.make_splits()
     assert np.array_equal(again[1][0], test_images)  # one seeded generator
-
-
-def test_score_counts_the_test_images_the_labels_have(tmp_path):
-    score = module("score")
-    labels = np.arange(500) % 10
-    np.save(tmp_path / "test_labels.npy", labels)
-    preds = labels.copy()
-    preds[:10] = (preds[:10] + 1) % 10
-    np.save(tmp_path / "preds.npy", preds)
-    assert score.score(tmp_path, tmp_path, train_wallclock_s=2.5) == {"train_wallclock_s": 2.5, "acc": 0.98}
-    np.save(tmp_path / "preds.npy", preds[:100])
-    with pytest.raises(ValueError, match="500 predictions"):
-        score.score(tmp_path, tmp_path, train_wallclock_s=2.5)

@@ -259,16 +259,18 @@ def test_airbench96_prepare_lays_out_cifar_for_the_phases(tmp_path, monkeypatch)
     assert np.array_equal(np.load(labels / "test_labels.npy"), test_labels)
 
 
-def test_airbench96_score_is_the_host_wallclock_and_accuracy(tmp_path):
+# 10,000 test images at `full`; 500 at `cpu`, whose size the score takes from the labels.
+@pytest.mark.parametrize(("images", "wrong", "acc"), [(10_000, 300, 0.97), (500, 10, 0.98)])
+def test_airbench96_score_is_the_host_wallclock_and_accuracy(tmp_path, images, wrong, acc):
     score = evaluator_module("airbench96", "score.py")
-    labels = np.arange(10_000) % 10
+    labels = np.arange(images) % 10
     np.save(tmp_path / "test_labels.npy", labels)
     preds = labels.copy()
-    preds[:300] = (preds[:300] + 1) % 10
+    preds[:wrong] = (preds[:wrong] + 1) % 10
     np.save(tmp_path / "preds.npy", preds)
-    assert score.score(tmp_path, tmp_path, train_wallclock_s=31.5) == {"train_wallclock_s": 31.5, "acc": 0.97}
+    assert score.score(tmp_path, tmp_path, train_wallclock_s=31.5) == {"train_wallclock_s": 31.5, "acc": acc}
     np.save(tmp_path / "preds.npy", preds[:100])
-    with pytest.raises(ValueError, match="10000 predictions"):
+    with pytest.raises(ValueError, match=f"{images} predictions"):
         score.score(tmp_path, tmp_path, train_wallclock_s=31.5)
 
 
