@@ -117,11 +117,8 @@ def label_copies(labels_dir: Path, shown_dirs: list[Path]) -> list[str]:
     import hashlib
 
     def digest(path: Path) -> str:
-        h = hashlib.sha256()
         with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        return h.hexdigest()
+            return hashlib.file_digest(fh, "sha256").hexdigest()
 
     labels = {p: p.stat().st_size for p in sorted(labels_dir.rglob("*")) if p.is_file() and not p.is_symlink()}
     sizes = {size for size in labels.values() if size > 0}
