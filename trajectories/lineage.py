@@ -293,11 +293,13 @@ class Lineage:
             )
             if proc.returncode != 0:
                 raise LineageError(f"git init failed: {proc.stderr.decode(errors='replace').strip()}")
+            setup = Git(run_dir / ".git", run_dir)
+            setup.run("symbolic-ref", "HEAD", BEST_REF)
+            setup.run("config", LINEAGE_CONFIG_KEY, "1")
+            setup.run("config", "core.logAllRefUpdates", "true")
+            setup.run("config", "core.fsync", DURABLE_FSYNC)
+            # Made after the configuration: a handle reads `core.fsync` once, at its first write.
             lineage = cls(run_dir)
-            lineage.git.run("symbolic-ref", "HEAD", BEST_REF)
-            lineage.git.run("config", LINEAGE_CONFIG_KEY, "1")
-            lineage.git.run("config", "core.logAllRefUpdates", "true")
-            lineage.git.run("config", "core.fsync", DURABLE_FSYNC)
         except GitError as exc:
             raise LineageError(f"cannot create a lineage in {run_dir}: {exc}") from exc
         exclude = run_dir / ".git" / "info" / "exclude"
