@@ -6,7 +6,12 @@ and outcome events, best moves, a mix of labels, agents, specialists and
 fidelities) is recorded through the lineage API the way the loop records it,
 then audited the ways a user would:
 
-* record: every trial's git work (the loop's calls, no sandbox), total and per trial;
+* record: every trial's git work (the loop's calls, no sandbox), total and per trial,
+  written as the loop with two or more slots writes it: the outcome of the trial
+  that ended and the proposal that takes its slot in one group commit
+  (`Lineage.grouped`);
+* record, a write per event: the same with every event written on its own (the
+  loop with one slot and one proposer, strictly sequential); not audited;
 * replay (API): `harness.replay.replay(run)`, the full verification plus the keep rule;
 * replay --verify (CLI): `python -m harness.cli replay RUN --verify`;
 * replay (CLI table) and replay --json (CLI): `harness replay RUN` and `harness replay RUN --json`;
@@ -58,13 +63,13 @@ import trajectories.lineage as lineage_module  # noqa: E402
 from harness.replay import replay  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-STEPS = ["record", "replay (API)", "replay --verify (CLI)", "replay (CLI table)", "replay --json (CLI)",
+STEPS = ["record", "record (per event)", "replay (API)", "replay --verify (CLI)", "replay (CLI table)", "replay --json (CLI)",
          "analyze --json (CLI)", "report --html (CLI)"]
-JSON_KEYS = {"record": "record_s", "replay (API)": "replay_api_s", "replay --verify (CLI)": "verify_s",
+JSON_KEYS = {"record": "record_s", "record (per event)": "record_per_event_s", "replay (API)": "replay_api_s", "replay --verify (CLI)": "verify_s",
              "replay (CLI table)": "replay_s", "replay --json (CLI)": "replay_json_s",
              "analyze --json (CLI)": "analyze_s", "report --html (CLI)": "report_s"}
 """`--json` names of the steps' wall seconds (at the largest size)."""
-GOALS_S = {"record": 60.0, "replay --verify (CLI)": 5.0, "replay (CLI table)": 5.0, "replay --json (CLI)": 5.0,
+GOALS_S = {"record": 60.0, "record (per event)": 60.0, "replay --verify (CLI)": 5.0, "replay (CLI table)": 5.0, "replay --json (CLI)": 5.0,
            "analyze --json (CLI)": 5.0, "report --html (CLI)": 5.0}
 GOAL_TRIALS = 10469
 """Issue 18's goals: wall seconds at 10,469 trials on the 2-core machine (scaled linearly for other sizes)."""
@@ -110,21 +115,30 @@ def cli(*args: str, ok_codes: tuple[int, ...] = (0,)) -> tuple[Clock, str]:
     return clock, done.stdout
 
 
-def record_all(sizes: list[int], seed: int, slices: int, folder: Path) -> dict[int, Clock]:
-    """Record a run of each size, slices of the sizes taken in turn; one summed clock per size."""
+def record_all(sizes: list[int], seed: int, slices: int, folder: Path) -> dict[tuple[int, str], Clock]:
+    """Record a run of each size both ways (grouped as the loop does, and a write per event),
+    slices of the sizes and ways taken in turn; one summed clock per (size, step)."""
     plans = {n: plan_trials(n, seed) for n in sizes}
-    recorders = {n: LineageRecorder(folder / f"run-{n}", f"synthetic-{n}") for n in sizes}
-    clocks = {n: Clock() for n in sizes}
+    ways = {"record": True, "record (per event)": False}
+    recorders = {(n, way): LineageRecorder(folder / (f"run-{n}" if grouped else f"run-{n}-per-event"),
+                                           f"synthetic-{n}", grouped)
+                 for n in sizes for way, grouped in ways.items()}
+    clocks = {key: Clock() for key in recorders}
     try:
         for i in range(slices):
-            for n in sizes:
+            for key, recorder in recorders.items():
+                n = key[0]
                 with Clock() as clock:
                     for planned in plans[n][n * i // slices : n * (i + 1) // slices]:
-                        recorders[n].record(planned)
-                clocks[n].add(clock)
+                        recorder.record(planned)
+                    if i == slices - 1:
+                        recorder.close()  # the last outcome, held for its group, is written
+                clocks[key].add(clock)
     finally:
         for recorder in recorders.values():
             recorder.close()
+    for n in sizes:  # the per-event runs are only timed
+        shutil.rmtree(folder / f"run-{n}-per-event", ignore_errors=True)
     return clocks
 
 
@@ -160,7 +174,8 @@ def measure(sizes: list[int], seed: int, slices: int, reps: int, folder: Path) -
     for rep in range(reps):
         for n in sizes if rep % 2 == 0 else sizes[::-1]:
             audits[n].append(audit(n, folder))
-    return {n: {"record": recorded[n], **{step: Clock.median([a[step] for a in audits[n]]) for step in STEPS[1:]}}
+    return {n: {"record": recorded[(n, "record")], "record (per event)": recorded[(n, "record (per event)")],
+                **{step: Clock.median([a[step] for a in audits[n]]) for step in STEPS[2:]}}
             for n in sizes}
 
 

@@ -221,16 +221,48 @@ class Recorder:
 
 
 class LineageRecorder(Recorder):
-    """Records planned trials into a new lineage the way the loop does."""
+    """Records planned trials into a new lineage the way the loop does.
 
-    def __init__(self, run_dir: Path, run_id: str) -> None:
+    `grouped` (the loop with two or more slots): the outcome of the trial that
+    ended and the proposal that takes its slot are one group commit
+    (`Lineage.grouped`: one pack and one ref transaction, flushed to disk once),
+    as the scheduler writes what it records after each wait. Otherwise (one
+    slot, one proposer: strictly sequential) every event is its own write."""
+
+    def __init__(self, run_dir: Path, run_id: str, grouped: bool = True) -> None:
         self.spec = collision_spec()
         self.run_id = run_id
         self.lineage = Lineage.init(run_dir)
         self.commits: dict[int, str] = {}
+        self.grouped = grouped
+        self._running: tuple[TrialRecord, PlannedTrial, str] | None = None
+        """The trial that runs while the next one is proposed (its outcome, its plan, the explanation)."""
+
+    def record(self, planned: PlannedTrial) -> None:
+        if not self.grouped or planned.number == 0:
+            super().record(planned)
+            return
+        with self.lineage.grouped():
+            self._finish_running()
+            self._trial(planned)
 
     def close(self) -> None:
+        if self._running is not None:
+            with self.lineage.grouped():
+                self._finish_running()
         self.lineage.close()
+
+    def _finish_running(self) -> None:
+        if self._running is not None:
+            trial_record, planned, explanation = self._running
+            self._running = None
+            self._outcome(trial_record, planned, explanation)
+
+    def _outcome(self, trial_record: TrialRecord, planned: PlannedTrial, explanation: str) -> None:
+        outcome = outcome_of(planned, explanation)
+        self.lineage.record_outcome(TrialRecord(trial=trial_record.trial, outcome=outcome))
+        if planned.label is Label.keep:
+            self.lineage.set_best(trial_record.trial.id)
 
     def _baseline(self, base: PlannedTrial) -> None:
         lineage = self.lineage
@@ -266,17 +298,19 @@ class LineageRecorder(Recorder):
             diff = lineage.diff(parent_commit, commit)
         trial = Trial(id=tid, run_id=self.run_id, parent=parent_id, proposal=proposal_of(planned, diff),
                       fidelity=planned.fidelity, seeds=planned.seeds, commit=commit)
-        lineage.record_proposed(TrialRecord(trial=trial))
-        explanation = legality.reason or f"synthetic {planned.label.value}"
-        lineage.record_outcome(TrialRecord(trial=trial, outcome=outcome_of(planned, explanation)))
-        if planned.label is Label.keep:
-            lineage.set_best(tid)
+        proposed = TrialRecord(trial=trial)
+        lineage.record_proposed(proposed)
         self.commits[planned.number] = commit
+        explanation = legality.reason or f"synthetic {planned.label.value}"
+        if self.grouped and planned.label.ran:  # runs while the next trial is proposed
+            self._running = (proposed, planned, explanation)
+        else:
+            self._outcome(proposed, planned, explanation)
 
 
-def record_plan(run_dir: Path, plan: list[PlannedTrial], run_id: str = "synthetic") -> None:
+def record_plan(run_dir: Path, plan: list[PlannedTrial], run_id: str = "synthetic", grouped: bool = True) -> None:
     """Record `plan` into a new lineage at `run_dir` the way the loop does."""
-    recorder = LineageRecorder(run_dir, run_id)
+    recorder = LineageRecorder(run_dir, run_id, grouped)
     try:
         for planned in plan:
             recorder.record(planned)

@@ -276,6 +276,7 @@ class Run:
             execute=self._execute,
             record=self._record_outcome,
             timeline=timeline,
+            writes=self.lineage.grouped,
         )
         if self._stop_reason:
             self.reporter.note(self._stop_reason)

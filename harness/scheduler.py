@@ -8,7 +8,10 @@ Threads, each with one job:
   (`begin`: the lineage as it stands then is what the proposal is prepared on),
   records prepared proposals (`finish`) in the order they started, so trial ids
   follow start order whatever the agent's latency, and records outcomes in
-  completion order, so `best` moves under one hand.
+  completion order, so `best` moves under one hand. What it records after one
+  wait (outcomes of the trials that ended, the proposals that became ready) is
+  one group (`writes`, the lineage's group commit), ended before any of those
+  trials starts.
 
 With K = 1 and N = 1 the schedule is strictly sequential (propose, run, record,
 propose ...): the agent sees every outcome before it proposes again. Otherwise
@@ -28,6 +31,7 @@ from __future__ import annotations
 import queue
 import time
 from collections import deque
+from contextlib import AbstractContextManager, nullcontext
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Protocol, TypeVar
@@ -131,16 +135,19 @@ def run_slots(
     execute: Callable[[Trial, tuple[int, ...]], Outcome],
     record: Callable[[Trial, Outcome], None],
     timeline: SlotTimeline | None = None,
+    writes: Callable[[], AbstractContextManager[None]] = nullcontext,
 ) -> None:
-    """Run `pending` trials, then up to `budget` new proposals, `plan.parallel` at a time."""
-    _Schedule(plan, budget, proposals, needs_run, execute, record, timeline).run(pending)
+    """Run `pending` trials, then up to `budget` new proposals, `plan.parallel` at a time.
+
+    `writes()` wraps what is recorded after each wait (`Lineage.grouped`: one durable write)."""
+    _Schedule(plan, budget, proposals, needs_run, execute, record, timeline, writes).run(pending)
 
 
 class _Schedule:
-    def __init__(self, plan, budget, proposals, needs_run, execute, record, timeline) -> None:  # noqa: ANN001
+    def __init__(self, plan, budget, proposals, needs_run, execute, record, timeline, writes) -> None:  # noqa: ANN001
         self.plan, self.budget, self.source = plan, budget, proposals
         self.needs_run, self.execute, self.record = needs_run, execute, record
-        self.timeline = timeline
+        self.timeline, self.writes = timeline, writes
         self.free: queue.SimpleQueue[int] = queue.SimpleQueue()
         for slot in range(plan.parallel):
             self.free.put(slot)
@@ -188,10 +195,11 @@ class _Schedule:
                 if self.timeline is not None:
                     self.timeline.trial_finished(slot, started, time.monotonic())
             self.dispatch()
-            for future, (trial, _slot, _started) in zip(finished, entries):
-                self.record(trial, future.result())
-            self.collect(done)
-            self.commit_in_order()
+            with self.writes():  # ends (durable) before the loop's next dispatch starts what it recorded
+                for future, (trial, _slot, _started) in zip(finished, entries):
+                    self.record(trial, future.result())
+                self.collect(done)
+                self.commit_in_order()
 
     def dispatch(self) -> None:
         while self.ready and len(self.running) < self.plan.parallel:

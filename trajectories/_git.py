@@ -399,7 +399,8 @@ class Git:
         held = self.writer.get(name)
         if held is not None:
             return held
-        self.writer.flush(for_refs=False)
+        if not SHA_RE.match(name):  # `commit:path`, a ref...: resolving it may walk held-back objects
+            self.writer.flush_for_reader()
         if self._reader is None:
             from ._git_pipes import ObjectReader
 
@@ -409,7 +410,7 @@ class Git:
     def diff_trees(self, tree_a: str, tree_b: str, diff_args: tuple[str, ...]) -> bytes:
         """`git diff-tree DIFF_ARGS A B` of two tree ids, through one long-lived process
         (the options are fixed by the first call)."""
-        self.writer.flush(for_refs=False)
+        self.writer.flush_for_reader([tree_a, tree_b])
         if self._differ is None:
             from ._git_pipes import TreeDiffer
 

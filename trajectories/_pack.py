@@ -36,31 +36,38 @@ def _entry_header(kind: str, size: int) -> bytes:
     return bytes(out)
 
 
-def encode_pack(objects: dict[str, tuple[str, bytes]]) -> tuple[bytes, bytes, str]:
-    """(pack bytes, index bytes, pack checksum hex) of objects given as sha -> (type, content)."""
-    pack = bytearray(b"PACK" + struct.pack(">II", 2, len(objects)))
-    entries: list[tuple[bytes, int, int]] = []  # (raw sha, crc32, offset)
-    for sha, (kind, content) in objects.items():
-        offset = len(pack)
-        chunk = _entry_header(kind, len(content)) + zlib.compress(content, 1)
+PackEntry = tuple[bytes, bytes]
+"""One object as a pack stores it: (raw 20-byte id, entry bytes: type and size header, zlib data)."""
+
+
+def pack_entry(sha: str, kind: str, content: bytes) -> PackEntry:
+    """The pack entry of one object (stored whole; reusable in a later pack as it is)."""
+    return bytes.fromhex(sha), _entry_header(kind, len(content)) + zlib.compress(content, 1)
+
+
+def assemble_pack(entries: list[PackEntry]) -> tuple[bytes, bytes, str]:
+    """(pack bytes, index bytes, pack checksum hex) of pack entries (ids must differ)."""
+    pack = bytearray(b"PACK" + struct.pack(">II", 2, len(entries)))
+    located: list[tuple[bytes, int, int]] = []  # (raw sha, crc32, offset)
+    for raw, chunk in entries:
+        located.append((raw, zlib.crc32(chunk), len(pack)))
         pack += chunk
-        entries.append((bytes.fromhex(sha), zlib.crc32(chunk), offset))
     checksum = hashlib.sha1(pack).digest()
     pack += checksum
     if len(pack) >= 1 << 31:
         raise ValueError("a pack this large needs 64-bit offsets; write smaller packs")
-    entries.sort()
+    located.sort()
     index = bytearray(b"\xfftOc" + struct.pack(">I", 2))
     fanout = [0] * 256
-    for raw, _crc, _offset in entries:
+    for raw, _crc, _offset in located:
         fanout[raw[0]] += 1
     total = 0
     for count in fanout:
         total += count
         index += struct.pack(">I", total)
-    index += b"".join(raw for raw, _crc, _offset in entries)
-    index += b"".join(struct.pack(">I", crc) for _raw, crc, _offset in entries)
-    index += b"".join(struct.pack(">I", offset) for _raw, _crc, offset in entries)
+    index += b"".join(raw for raw, _crc, _offset in located)
+    index += b"".join(struct.pack(">I", crc) for _raw, crc, _offset in located)
+    index += b"".join(struct.pack(">I", offset) for _raw, _crc, offset in located)
     index += checksum
     index += hashlib.sha1(index).digest()
     return bytes(pack), bytes(index), checksum.hex()
@@ -78,11 +85,12 @@ def _write_file(path: Path, data: bytes, durable: bool) -> None:
         os.close(fd)
 
 
-def write_pack(pack_dir: Path, objects: dict[str, tuple[str, bytes]], durable: bool, tag: str) -> Path:
-    """Write `objects` as one pack in `pack_dir` (git's `objects/pack`); returns the `.pack` path.
+def write_pack(pack_dir: Path, entries: list[PackEntry], durable: bool, tag: str) -> Path:
+    """Write pack entries (see `pack_entry`) as one pack in `pack_dir` (git's `objects/pack`);
+    returns the `.pack` path.
 
     `tag` makes the temporary names unique to the writer (pid and a counter)."""
-    pack, index, checksum = encode_pack(objects)
+    pack, index, checksum = assemble_pack(entries)
     pack_dir.mkdir(parents=True, exist_ok=True)
     final = pack_dir / f"pack-{checksum}.pack"
     if final.with_suffix(".idx").exists():
@@ -101,3 +109,12 @@ def write_pack(pack_dir: Path, objects: dict[str, tuple[str, bytes]], durable: b
                 pass
         raise
     return final
+
+
+def remove_pack(pack: Path) -> None:
+    """Delete a pack and its index (the index first: git lists a pack by its index)."""
+    for path in (pack.with_suffix(".idx"), pack):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass

@@ -708,7 +708,7 @@ class Lineage:
     ) -> str:
         commit = self.git.write_commit(tree, parents, format_message(subject, trailers))
         self._since_pack += 1
-        if self._batch is not None:  # inside `batch()`: the refs move when it ends
+        if self._batch is not None:  # inside `batch()` / `grouped()`: the refs move when it ends
             self._batch.extend(extra_refs)
             self._ledger_head = commit
             return commit
@@ -744,33 +744,62 @@ class Lineage:
         and `best` move once, in one transaction, when the block ends. An exception inside
         leaves the refs as they were (the objects written are unreferenced) and
         reloads this handle from git."""
+        with self._held_refs(keep_on_error=False):
+            yield
+
+    @contextmanager
+    def grouped(self) -> Iterator[None]:
+        """Group commit for the loop: the events recorded inside (each its own ledger
+        commit, as always) reach git together when the block ends, in one pack and
+        one ref transaction, flushed to disk once. Until then they are in this
+        handle only: a crash inside the block loses them all (nothing half-written),
+        so the caller starts no trial before the block that recorded it has ended.
+
+        An exception inside still moves the refs to the last event recorded
+        before it (each event is whole in memory or not there), then goes on."""
+        with self._held_refs(keep_on_error=True):
+            yield
+
+    @contextmanager
+    def _held_refs(self, keep_on_error: bool) -> Iterator[None]:
         with self._lock:
             if self._batch is not None:
-                raise LineageError("batch() does not nest")
+                raise LineageError("batch() and grouped() do not nest")
             before, best_before = self._ledger_head, self._best_commit
             self._batch = []
             try:
                 yield
-                updates = self._batch
-                if self._ledger_head != before:
-                    updates = [(LEDGER_REF, self._ledger_head, before or ZERO_SHA), *updates]
-                if self._best_commit != best_before and self._best_commit is not None:
-                    updates.append((BEST_REF, self._best_commit, best_before or ZERO_SHA))
-                if updates:
-                    try:
-                        self.git.update_refs(updates)
-                    except GitError as exc:
-                        raise LineageError(
-                            f"the ledger moved under us or a ref already exists (nothing was written): "
-                            f"{exc.stderr.strip()}"
-                        ) from exc
             except BaseException:
-                self._batch = None
-                self.refresh()
+                if not keep_on_error:
+                    self._batch = None
+                    self.refresh()
+                    raise
+                self._move_held_refs(before, best_before)
                 raise
+            else:
+                self._move_held_refs(before, best_before)
             finally:
                 self._batch = None
             self._pack_now_and_then()
+
+    def _move_held_refs(self, before: str | None, best_before: str | None) -> None:
+        """One transaction for the refs held back since `before` (see `_held_refs`)."""
+        assert self._batch is not None
+        updates = self._batch
+        if self._ledger_head != before:
+            updates = [(LEDGER_REF, self._ledger_head, before or ZERO_SHA), *updates]
+        if self._best_commit != best_before and self._best_commit is not None:
+            updates.append((BEST_REF, self._best_commit, best_before or ZERO_SHA))
+        if not updates:
+            return
+        try:
+            self.git.update_refs(updates)
+        except GitError as exc:
+            self._batch = None
+            self.refresh()
+            raise LineageError(
+                f"the ledger moved under us or a ref already exists (nothing was written): {exc.stderr.strip()}"
+            ) from exc
 
     # -- replay verdicts ----------------------------------------------------------
 
@@ -807,7 +836,7 @@ class Lineage:
             record = self.record(trial_id)
             if record.outcome is None or record.outcome.label is not Label.keep:
                 raise LineageError(f"{trial_id}: only a kept trial can be the best")
-            if self._batch is not None:  # inside `batch()`: moves with the ledger when it ends
+            if self._batch is not None:  # inside `batch()` / `grouped()`: moves with the ledger when it ends
                 self._best_commit = record.trial.commit
                 return
             try:
@@ -992,6 +1021,7 @@ class Lineage:
             self.git.run("repack", "-d", "-q", "--geometric=2")
         except GitError as exc:
             raise LineageError(f"cannot pack the lineage's objects: {exc.stderr.strip()}") from exc
+        self.git.writer.forget_small_packs()
 
     def close(self) -> None:
         """Release the long-lived git process used for ref updates (reopened on demand)."""

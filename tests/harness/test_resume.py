@@ -161,15 +161,31 @@ def finished_run(tiny, tmp_path: Path, trials: int) -> Path:
 # -- killed at a chosen call --------------------------------------------------------
 
 
-def test_killed_after_the_outcome_before_best_moved(tiny, tmp_path):
+def test_killed_before_best_moved_loses_the_outcome_with_it(tiny, tmp_path):
+    """The loop writes an outcome and the best move as one group: a kill between them leaves neither."""
     run_dir = tmp_path / "r"
     killed_at("trajectories.lineage:Lineage.set_best", 2, *create_args(tiny, run_dir, 3))  # 1st: the baseline
     with Lineage.open(run_dir) as lineage:
-        assert lineage.record("t0001").outcome.label is Label.keep and lineage.best() == "t0000"
-        assert kept_by_level(lineage) == {"full": "t0001"}
+        assert lineage.record("t0001").outcome is None and lineage.best() == "t0000"
     result = resume_cli(tiny, run_dir, 2)
-    assert "best was t0000 but the last kept trial at level 'full' is t0001" in " ".join(result.stdout.split())
+    assert "t0001: proposal recorded but never evaluated; running it now" in " ".join(result.stdout.split())
     labels = audited(run_dir, 3)
+    assert labels["t0001"] == "keep"
+
+
+def test_best_left_behind_the_last_keep_is_repaired(tiny, tmp_path):
+    """`best` one kept trial behind (what a writer of one event at a time leaves when killed between
+    an outcome and the best move): resume moves it, and the next trial is judged against it."""
+    run_dir = finished_run(tiny, tmp_path, 1)
+    with Lineage.open(run_dir) as lineage:
+        assert lineage.record("t0001").outcome.label is Label.keep and lineage.best() == "t0001"
+        baseline_commit = lineage.record("t0000").trial.commit
+    subprocess.run(["git", "-C", str(run_dir), "update-ref", "refs/heads/best", baseline_commit], check=True)
+    with Lineage.open(run_dir) as lineage:
+        assert lineage.best() == "t0000" and kept_by_level(lineage) == {"full": "t0001"}
+    result = resume_cli(tiny, run_dir, 1)
+    assert "best was t0000 but the last kept trial at level 'full' is t0001" in " ".join(result.stdout.split())
+    labels = audited(run_dir, 2)
     assert labels["t0002"] == "keep"  # judged against t0001, the repaired best
     with Lineage.open(run_dir) as lineage:
         assert lineage.record("t0002").outcome.compared_to == ["t0000", "t0001"]

@@ -24,18 +24,31 @@ def packs(run_dir: Path) -> int:
     return len(list((run_dir / ".git" / "objects" / "pack").glob("*.pack")))
 
 
+def count_repacks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record each `Lineage.pack` call (git's geometric repack) as it happens."""
+    calls: list[int] = []
+    real = Lineage.pack
+
+    def counting(self: Lineage) -> None:
+        calls.append(1)
+        real(self)
+
+    monkeypatch.setattr(Lineage, "pack", counting)
+    return calls
+
+
 def test_packs_every_few_ledger_commits_and_still_verifies(
     builder: RunBuilder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(lineage_module, "AUTO_PACK_EVERY", 5)
+    repacks = count_repacks(monkeypatch)
     lin = builder.lineage
     # A trial commit written but not yet named by any ref when the packs run.
     parent_commit = lin.record("t0000").trial.commit
     tree = lin.apply_diff(parent_commit, edit_diff(lin, parent_commit, "model.py", 3, "LAYER_3 = 333"))
     unnamed = lin.commit_trial(tree, parent_commit, "Not recorded yet.", trial_trailers("t9999", "t0000", "x", None, "full"))
-    assert loose_objects(builder.run_dir) > 0
-    builder.trial(score=None, label=Label.crash)  # ledger commits 4 and 5 (start, t0000 twice before): a pack
-    assert packs(builder.run_dir) == 1
+    builder.trial(score=None, label=Label.crash)  # ledger commits 4 and 5 (start, t0000 twice before): a repack
+    assert len(repacks) == 1
     assert loose_objects(builder.run_dir) == 0
     assert git(builder.run_dir, "cat-file", "-t", unnamed).strip() == "commit"
     assert git(builder.run_dir, "cat-file", "-t", tree).strip() == "tree"
@@ -43,7 +56,7 @@ def test_packs_every_few_ledger_commits_and_still_verifies(
     for _ in range(3):
         builder.trial(score=0.4)
     builder.finish(record, score=0.99)
-    assert packs(builder.run_dir) >= 2
+    assert len(repacks) >= 2
     report = verify_lineage(builder.run_dir)
     assert report.ok, report.problems
     assert len(report.records) == 6
@@ -54,11 +67,12 @@ def test_packs_every_few_ledger_commits_and_still_verifies(
 
 def test_batch_packs_when_it_ends(builder: RunBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lineage_module, "AUTO_PACK_EVERY", 4)
+    repacks = count_repacks(monkeypatch)
     with builder.lineage.batch():
         for _ in range(3):
             builder.trial(score=None, label=Label.oom)
-        assert packs(builder.run_dir) == 0  # never inside a batch: its refs have not moved yet
-    assert packs(builder.run_dir) >= 1
+        assert repacks == []  # never inside a batch: its refs have not moved yet
+    assert len(repacks) == 1
     assert verify_lineage(builder.run_dir).ok
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -91,11 +92,26 @@ def test_not_a_run_never_raises(tmp_path: Path) -> None:
     assert report.problems == ["ledger: refs/heads/ledger is missing"]
 
 
+def corrupt_packed_object(run: Path, sha: str) -> None:
+    """Overwrite the compressed data of a packed object with garbage (the pack stays in place)."""
+    for index in (run / ".git" / "objects" / "pack").glob("*.idx"):
+        listing = subprocess.run(["git", "show-index"], stdin=index.open("rb"), capture_output=True, text=True,
+                                 check=True).stdout
+        offsets = {line.split()[1]: int(line.split()[0]) for line in listing.splitlines()}
+        if sha in offsets:
+            pack = index.with_suffix(".pack")
+            pack.chmod(0o644)
+            with pack.open("r+b") as fh:
+                fh.seek(offsets[sha] + 2)
+                fh.write(b"garbage garbage")
+            return
+    raise AssertionError(f"{sha} is in no pack")
+
+
 def test_corrupt_object_never_raises(small_run: RunBuilder) -> None:
     record = small_run.lineage.record("t0002")
-    obj = small_run.run_dir / ".git" / "objects" / record.trial.commit[:2] / record.trial.commit[2:]
-    obj.chmod(0o644)
-    obj.write_bytes(b"garbage")
+    small_run.lineage.close()
+    corrupt_packed_object(small_run.run_dir, record.trial.commit)
     report = verify_lineage(small_run.run_dir)
     assert not report.ok
 
