@@ -73,16 +73,23 @@ def assemble_pack(entries: list[PackEntry]) -> tuple[bytes, bytes, str]:
     return bytes(pack), bytes(index), checksum.hex()
 
 
-def _write_file(path: Path, data: bytes, durable: bool) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+def _write_files(files: list[tuple[Path, bytes]], durable: bool) -> None:
+    """Create and write each file, then (`durable`) flush them all to disk: the first flush
+    commits the file system's journal with every file's creation in it, so the later ones
+    have only their data left to write."""
+    fds: list[int] = []
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        for path, data in files:
+            fds.append(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444))
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fds[-1], view) :]
         if durable:
-            os.fsync(fd)
+            for fd in fds:
+                os.fsync(fd)
     finally:
-        os.close(fd)
+        for fd in fds:
+            os.close(fd)
 
 
 def write_pack(pack_dir: Path, entries: list[PackEntry], durable: bool, tag: str) -> Path:
@@ -97,8 +104,7 @@ def write_pack(pack_dir: Path, entries: list[PackEntry], durable: bool, tag: str
         return final  # the same objects in the same order: already there
     tmp_pack, tmp_index = pack_dir / f"{TEMP_PREFIX}{tag}.pack", pack_dir / f"{TEMP_PREFIX}{tag}.idx"
     try:
-        _write_file(tmp_pack, pack, durable)
-        _write_file(tmp_index, index, durable)
+        _write_files([(tmp_pack, pack), (tmp_index, index)], durable)
         os.replace(tmp_pack, final)
         os.replace(tmp_index, final.with_suffix(".idx"))
     except BaseException:

@@ -70,11 +70,15 @@ def _encode(value: Any, level: int, out: list[str]) -> None:
         raise _Unusual
 
 
-def canonical_json(data: Any) -> str:
-    """`json.dumps(data, sort_keys=True, indent=1, ensure_ascii=True, allow_nan=False)`."""
+def canonical_json(data: Any, level: int = 0) -> str:
+    """`json.dumps(data, sort_keys=True, indent=1, ensure_ascii=True, allow_nan=False)`.
+
+    `level`: the text of `data` as it appears nested `level` containers deep in
+    such a document (its inner lines indented by `level` more spaces)."""
     out: list[str] = []
     try:
-        _encode(data, 0, out)
+        _encode(data, level, out)
     except _Unusual:
-        return json.dumps(data, sort_keys=True, indent=1, ensure_ascii=True, allow_nan=False)
+        text = json.dumps(data, sort_keys=True, indent=1, ensure_ascii=True, allow_nan=False)
+        return text.replace("\n", "\n" + " " * level) if level else text
     return "".join(out)

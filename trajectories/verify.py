@@ -30,6 +30,7 @@ from harness.types import (
 )
 
 from ._git import EMPTY_TREE, SHA_RE, CommitObject, Git, GitError, decode_commit, parse_message
+from .canonical_json import canonical_json
 from .lineage import (
     BEST_REF,
     DIFF_ARGS,
@@ -90,6 +91,11 @@ class _TrialEvents:
     """Event -> position in the ledger chain of its first commit."""
 
 
+_PROPOSED_HEAD, _RECORD_TAIL = b'{\n "trial": ', b"\n}\n"
+_OUTCOME_HEAD, _TRIAL_JOIN = b'{\n "outcome": ', b',\n "trial": '
+"""The fixed text around a record's parts in canonical JSON (keys sorted, one space of indent)."""
+
+
 def verify_lineage(run_dir: Path) -> VerifyReport:
     """Check a run's lineage; every damage becomes a problem in the report."""
     report = VerifyReport()
@@ -117,6 +123,8 @@ class _Verifier:
         self.git = Git(run_dir / ".git", run_dir)
         self.blobs: dict[str, bytes | None] = {}
         self.parsed: dict[str, TrialRecord | None] = {}
+        self.trial_texts: dict[str, tuple[dict, bytes]] = {}
+        """Canonical proposed records not yet changed by their outcome: blob -> (trial's dump, its text)."""
         self.blob_errors: dict[str, str] = {}
         self.reported: set[tuple[str, str]] = set()
         self.points: dict[str, LedgerPoint] = {}
@@ -136,8 +144,10 @@ class _Verifier:
         self.load_blobs(shas)
         return {sha: self.blobs.get(sha) for sha in shas}
 
-    def parse_record(self, sha: str) -> TrialRecord | None:
-        """The record in blob `sha` (None when missing or invalid; the reason is kept)."""
+    def parse_record(self, sha: str, proposed: str | None = None) -> TrialRecord | None:
+        """The record in blob `sha` (None when missing or invalid; the reason is kept).
+
+        `proposed`: for an outcome event, the blob of the record it changes (see `canonical_bytes`)."""
         if sha in self.parsed:
             return self.parsed[sha]
         data = self.blobs.get(sha)
@@ -151,10 +161,27 @@ class _Verifier:
                 errs = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors())
                 self.blob_errors[sha] = f"record does not validate against the schema: {errs}"
             else:
-                if dump_json(record) != data:
+                dumped = record.model_dump(mode="json", exclude_defaults=True)
+                try:
+                    canonical = self.canonical_bytes(dumped, proposed)
+                except ValueError:
+                    canonical = None  # NaN or infinity: no canonical JSON exists
+                if canonical != data:
                     self.blob_errors[sha] = "record file is not in canonical JSON form"
+                elif dumped.keys() == {"trial"}:
+                    self.trial_texts[sha] = (dumped["trial"], data[len(_PROPOSED_HEAD) : -len(_RECORD_TAIL)])
         self.parsed[sha] = record
         return record
+
+    def canonical_bytes(self, dumped: dict, proposed: str | None) -> bytes:
+        """`dump_json` of a record from its dump, the text of its trial reused from the proposed
+        record when the trial is the same (an outcome event adds the outcome and changes nothing
+        else): half the re-encoding of a run. Raises ValueError for NaN or infinity."""
+        reuse = self.trial_texts.pop(proposed, None) if proposed is not None else None
+        if reuse is not None and dumped.keys() == {"outcome", "trial"} and dumped["trial"] == reuse[0]:
+            outcome = canonical_json(dumped["outcome"], 1).encode("ascii")
+            return _OUTCOME_HEAD + outcome + _TRIAL_JOIN + reuse[1] + _RECORD_TAIL
+        return (canonical_json(dumped) + "\n").encode("ascii")
 
     def raw_diffs(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], list[_Change]]:
         """Changed files per (tree, tree) pair, via one `git diff-tree --stdin`."""
@@ -566,9 +593,9 @@ class _Verifier:
                 return
             self.check_outcome_change(tid, own[0], short, trailers)
 
-    def check_record_blob(self, tid: str, sha: str, where: str) -> TrialRecord | None:
+    def check_record_blob(self, tid: str, sha: str, where: str, proposed: str | None = None) -> TrialRecord | None:
         """Parse a record blob stored at `tid`'s path; report its damage once."""
-        record = self.parse_record(sha)
+        record = self.parse_record(sha, proposed)
         first = (tid, sha) not in self.reported
         self.reported.add((tid, sha))
         if sha in self.blob_errors and first:
@@ -581,7 +608,7 @@ class _Verifier:
 
     def check_outcome_change(self, tid: str, ch: _Change, short: str, trailers: dict[str, str]) -> None:
         self.load_blobs([ch.old_sha])
-        new = self.check_record_blob(tid, ch.new_sha, f"outcome event {short}")
+        new = self.check_record_blob(tid, ch.new_sha, f"outcome event {short}", proposed=ch.old_sha)
         if new is None:
             return
         if new.outcome is None:

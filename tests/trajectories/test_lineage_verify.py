@@ -373,6 +373,23 @@ def test_non_canonical_json_names_trial(small_run: RunBuilder) -> None:
     assert_named(run, "t0003", "canonical JSON")
 
 
+def test_non_canonical_trial_part_of_an_outcome_record_names_trial(small_run: RunBuilder) -> None:
+    """The proposed record stays canonical; only the outcome event's copy of the trial is spaced
+    differently (the verifier reuses the proposed record's text of an unchanged trial)."""
+    run = small_run.run_dir
+
+    def respace_trial(data: bytes) -> bytes:
+        if not data.startswith(b'{\n "outcome"'):
+            return data
+        head, sep, trial = data.partition(b'\n "trial": ')
+        assert sep and b'\n  "fidelity": ' in trial
+        return head + sep + trial.replace(b'\n  "fidelity": ', b'\n  "fidelity":  ', 1)
+
+    ledger_rewrite(run, record_path("t0003"), respace_trial)
+    problems = assert_named(run, "t0003", "canonical JSON")
+    assert not any("changes more than the outcome" in p for p in problems)
+
+
 def test_absurd_trial_number_stays_bounded(small_run: RunBuilder) -> None:
     run = small_run.run_dir
     data = small_run.lineage.read_file("refs/heads/ledger", record_path("t0001"))
