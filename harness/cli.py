@@ -406,7 +406,7 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind, t
     (and, with --rerun, every re-executed score reproduced)."""
     from harness.replay import replay as do_replay
     from harness.trial_lines import trial_lines
-    from trajectories.lineage import Lineage
+    from trajectories.lineage import Lineage, bulk_read
 
     if show_transcript != (trial is not None):
         raise click.UsageError("--trial ID and --transcript go together")
@@ -424,7 +424,8 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind, t
         with Lineage.open(run_dir) as lineage:
             run_id = lineage.run_info().run_id
             anchor_findings = anchor_problems(lineage, [a for a in pinned if a.run == run_id] or pinned, anchor_key)
-    report = do_replay(run_dir)
+    with bulk_read():  # a whole run in memory: the collector's full passes would scan it again and again
+        report = do_replay(run_dir)
     if anchor_findings:
         report = report.model_copy(update={"verified": False, "problems": report.problems + anchor_findings})
     reproduced = True
@@ -439,8 +440,10 @@ def replay(run_dir, verify, as_json, rerun_targets, rerun_seeds, sandbox_kind, t
     if as_json:
         click.echo(report.model_dump_json())
     else:
-        click.echo(trial_lines(f"Run {report.run} ({report.recipe})", report.trials, report.best.id, "score",
-                               colour=sys.stdout.isatty()))
+        with bulk_read():
+            table = trial_lines(f"Run {report.run} ({report.recipe})", report.trials, report.best.id, "score",
+                                colour=sys.stdout.isatty())
+        click.echo(table)
         if report.verified:
             console.print(f"[bold green]verified[/]: {len(report.trials)} trials, best {report.best.id} "
                           f"score {report.best.score}")
@@ -574,14 +577,15 @@ def show(run_dir, trial):
 def report(run_dir, html_path):
     """Write one self-contained HTML report of RUN_DIR (works offline)."""
     from harness.replay import replay_of
-    from trajectories.lineage import Lineage
+    from trajectories.lineage import Lineage, bulk_read
     from trajectories.report import write_report
     from trajectories.verify import verify_lineage
 
     Lineage.require_run(run_dir)  # a clear error when RUN_DIR is not a run
-    verified = verify_lineage(run_dir)  # read once: for the audit and for the report
-    audit = replay_of(run_dir, verified)
-    write_report(run_dir, html_path, problems=audit.problems, verified=verified)
+    with bulk_read():  # a whole run in memory: the collector's full passes would scan it again and again
+        verified = verify_lineage(run_dir)  # read once: for the audit and for the report
+        audit = replay_of(run_dir, verified)
+        write_report(run_dir, html_path, problems=audit.problems, verified=verified)
     state = "verified" if audit.verified else f"NOT verified ({len(audit.problems)} problems)"
     console.print(f"report: {html_path} ({html_path.stat().st_size:,} bytes; {len(audit.trials)} trials, {state})")
 
@@ -597,15 +601,18 @@ def analyze(run_dir, as_json, other, at_n):
     power law, search dynamics per agent/specialist, keep and failure rates."""
     from trajectories.analysis import analyze as do_analyze, compare, load_run, render_comparison_text, render_text
 
+    from trajectories.lineage import bulk_read
+
     if at_n is not None and other is None:
         raise click.UsageError("--at goes with --compare")
-    run_data = load_run(run_dir)
-    result = do_analyze(run_data.records, run_data.info)
-    comparison = None
-    if other is not None:
-        other_data = load_run(other)
-        n = at_n or min(len(run_data.records), len(other_data.records))
-        comparison = compare(run_data, other_data, n)
+    with bulk_read():  # a whole run in memory: the collector's full passes would scan it again and again
+        run_data = load_run(run_dir)
+        result = do_analyze(run_data.records, run_data.info)
+        comparison = None
+        if other is not None:
+            other_data = load_run(other)
+            n = at_n or min(len(run_data.records), len(other_data.records))
+            comparison = compare(run_data, other_data, n)
     if as_json:
         data = result.model_dump(mode="json")
         if comparison is not None:

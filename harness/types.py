@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 TRIAL_ID_PATTERN = r"^t[0-9]{4,}$"
+_TRIAL_ID_RE = re.compile(TRIAL_ID_PATTERN)
 BASELINE_TRIAL_ID = "t0000"
 
 
@@ -35,7 +36,7 @@ def trial_id(number: int) -> str:
 
 def trial_number(tid: str) -> int:
     """Inverse of `trial_id`."""
-    if not re.match(TRIAL_ID_PATTERN, tid):
+    if not _TRIAL_ID_RE.match(tid):
         raise ValueError(f"not a trial id: {tid!r}")
     return int(tid[1:])
 

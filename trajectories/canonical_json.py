@@ -42,32 +42,47 @@ def _encode(value: Any, level: int, out: list[str]) -> None:
         if not value:
             out.append("{}")
             return
-        if any(type(key) is not str for key in value):
-            raise _Unusual
+        try:
+            keys = sorted(value)
+        except TypeError:  # keys of mixed types
+            raise _Unusual from None
         inner = "\n" + " " * (level + 1)
-        out.append("{")
-        first = True
-        for key in sorted(value):
-            out.append(inner if first else "," + inner)
-            first = False
+        separator = "{" + inner
+        for key in keys:
+            if type(key) is not str:
+                raise _Unusual
+            out.append(separator)
+            separator = "," + inner
             out.append(encode_basestring_ascii(key))
             out.append(": ")
-            _encode(value[key], level + 1, out)
+            _encode_item(value[key], level + 1, out)
         out.append("\n" + " " * level + "}")
     elif kind is list or kind is tuple:
         if not value:
             out.append("[]")
             return
         inner = "\n" + " " * (level + 1)
-        out.append("[")
-        first = True
+        separator = "[" + inner
         for item in value:
-            out.append(inner if first else "," + inner)
-            first = False
-            _encode(item, level + 1, out)
+            out.append(separator)
+            separator = "," + inner
+            _encode_item(item, level + 1, out)
         out.append("\n" + " " * level + "]")
     else:
         raise _Unusual
+
+
+def _encode_item(item: Any, level: int, out: list[str]) -> None:
+    """`_encode` of a container's item: the common scalars spelled here, without a further call."""
+    kind = type(item)  # bool is not int: True and False go to _encode
+    if kind is str:
+        out.append(encode_basestring_ascii(item))
+    elif kind is int:
+        out.append(int.__repr__(item))
+    elif kind is float and item - item == 0.0:  # finite (inf - inf and NaN are NaN)
+        out.append(float.__repr__(item))
+    else:
+        _encode(item, level, out)
 
 
 def canonical_json(data: Any, level: int = 0) -> str:

@@ -125,6 +125,9 @@ class _Verifier:
         self.parsed: dict[str, TrialRecord | None] = {}
         self.trial_texts: dict[str, tuple[dict, bytes]] = {}
         """Canonical proposed records not yet changed by their outcome: blob -> (trial's dump, its text)."""
+        self.outcome_only: set[tuple[str, str]] = set()
+        """(proposed, outcome) record blobs, both canonical, the outcome one adding only the outcome
+        to the proposed one's trial (see `canonical_bytes`): nothing else changed."""
         self.blob_errors: dict[str, str] = {}
         self.reported: set[tuple[str, str]] = set()
         self.points: dict[str, LedgerPoint] = {}
@@ -163,25 +166,29 @@ class _Verifier:
             else:
                 dumped = record.model_dump(mode="json", exclude_defaults=True)
                 try:
-                    canonical = self.canonical_bytes(dumped, proposed)
+                    canonical, reused = self.canonical_bytes(dumped, proposed)
                 except ValueError:
-                    canonical = None  # NaN or infinity: no canonical JSON exists
+                    canonical, reused = None, False  # NaN or infinity: no canonical JSON exists
                 if canonical != data:
                     self.blob_errors[sha] = "record file is not in canonical JSON form"
+                elif reused:
+                    assert proposed is not None
+                    self.outcome_only.add((proposed, sha))
                 elif dumped.keys() == {"trial"}:
                     self.trial_texts[sha] = (dumped["trial"], data[len(_PROPOSED_HEAD) : -len(_RECORD_TAIL)])
         self.parsed[sha] = record
         return record
 
-    def canonical_bytes(self, dumped: dict, proposed: str | None) -> bytes:
+    def canonical_bytes(self, dumped: dict, proposed: str | None) -> tuple[bytes, bool]:
         """`dump_json` of a record from its dump, the text of its trial reused from the proposed
         record when the trial is the same (an outcome event adds the outcome and changes nothing
-        else): half the re-encoding of a run. Raises ValueError for NaN or infinity."""
+        else): half the re-encoding of a run. Also whether the trial's text was reused. Raises
+        ValueError for NaN or infinity."""
         reuse = self.trial_texts.pop(proposed, None) if proposed is not None else None
         if reuse is not None and dumped.keys() == {"outcome", "trial"} and dumped["trial"] == reuse[0]:
             outcome = canonical_json(dumped["outcome"], 1).encode("ascii")
-            return _OUTCOME_HEAD + outcome + _TRIAL_JOIN + reuse[1] + _RECORD_TAIL
-        return (canonical_json(dumped) + "\n").encode("ascii")
+            return _OUTCOME_HEAD + outcome + _TRIAL_JOIN + reuse[1] + _RECORD_TAIL, True
+        return (canonical_json(dumped) + "\n").encode("ascii"), False
 
     def raw_diffs(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], list[_Change]]:
         """Changed files per (tree, tree) pair, via one `git diff-tree --stdin`."""
@@ -615,6 +622,8 @@ class _Verifier:
             self.problem(tid, f"outcome event {short} stores no outcome")
         elif "Label" in trailers and trailers["Label"] != new.outcome.label.value:
             self.problem(tid, f"outcome event {short} Label trailer {trailers['Label']!r} differs from the record")
+        if (ch.old_sha, ch.new_sha) in self.outcome_only:
+            return  # both canonical, the trial the same, no outcome before: nothing more to compare
         old_data, new_data = self.blobs.get(ch.old_sha), self.blobs.get(ch.new_sha)
         if old_data is None or new_data is None:
             return
