@@ -17,7 +17,9 @@ within one fidelity level or across all of them.
 `record_plan(run_dir, plan)` records a plan through the lineage API with the git
 calls `harness.loop.Run` makes per trial (list the parent's files, check and
 apply the diff, re-check what git applied, commit the trial, take the canonical
-diff, `proposed` event, `outcome` event, move `best` on keep).
+diff, `proposed` event, `outcome` event, move `best` on keep), grouped as the
+loop with two or more slots groups them (`LineageRecorder`), or one write per
+event (`grouped=False`).
 """
 
 from __future__ import annotations

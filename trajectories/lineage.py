@@ -17,8 +17,10 @@ Layout (see DESIGN.md, "Lineage layout"):
 
 Nothing is checked out; scratch data of the run lives in `<run>/.harness/`
 (excluded through `.git/info/exclude`). Every ref move is a compare-and-swap
-through `git update-ref --stdin`, after all objects it needs are written, so a
-crash leaves either the old or the new state.
+through `git update-ref --stdin`, after all objects it needs are written (and
+flushed to disk, `core.fsync=committed`), so a crash leaves either the old or
+the new state. `grouped()` (the loop) and `batch()` (importers) let several
+events, each its own ledger commit, share one such move.
 """
 
 from __future__ import annotations
