@@ -100,10 +100,18 @@ def _tree_sort_key(entry: tuple[str, str, str]) -> bytes:
     return raw + b"/" if mode == MODE_TREE else raw
 
 
+def _ascii_tree_sort_key(entry: tuple[str, str, str]) -> str:
+    mode, name, _ = entry
+    return name + "/" if mode == MODE_TREE else name
+
+
 def encode_tree(entries: list[tuple[str, str, str]]) -> bytes:
     """Tree object content from (mode, name, sha) entries, in git's order."""
     out = bytearray()
-    for mode, name, sha in sorted(entries, key=_tree_sort_key):
+    # Git orders entries by their bytes; for ASCII names the text orders the same, without encoding
+    # each name for the comparison (the ledger rewrites trees of a hundred entries per event).
+    ascii_names = all(name.isascii() for _mode, name, _sha in entries)
+    for mode, name, sha in sorted(entries, key=_ascii_tree_sort_key if ascii_names else _tree_sort_key):
         if not name or "/" in name or "\0" in name:
             raise ValueError(f"bad tree entry name {name!r}")
         out += mode.encode() + b" " + name.encode("utf-8", "surrogateescape") + b"\0"

@@ -1,4 +1,4 @@
-"""The study's statistics over a run (`harness analyze RUN [--json]`), on scipy.
+"""The study's statistics over a run (`harness analyze RUN [--json]`), on numpy and scipy.special.
 
 - **Variance decomposition** of the score over the recipe's knobs: a one-way
   ANOVA per knob (F, p, eta squared = SS_between / SS_total) over the scored
@@ -50,8 +50,7 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
-from scipy import stats
-from scipy.spatial.distance import jensenshannon
+from scipy import special
 
 from harness.types import (
     BASELINE_TRIAL_ID,
@@ -301,7 +300,7 @@ def one_way_anova(groups: dict[str, Sequence[float]]) -> tuple[float | None, flo
     if n - k <= 0 or ss_within <= 0 or ss_total <= 0:
         return None, None, eta
     f = (ss_between / (k - 1)) / (ss_within / (n - k))
-    p = float(stats.f.sf(f, k - 1, n - k))
+    p = float(special.fdtrc(k - 1, n - k, f))  # the F distribution's survival function
     return float(f), p, eta
 
 
@@ -309,17 +308,51 @@ def entropy_bits(counts: Sequence[int]) -> float:
     arr = np.asarray([c for c in counts if c > 0], dtype=float)
     if arr.size == 0:
         return 0.0
-    return float(stats.entropy(arr, base=2))
+    share = arr / arr.sum()
+    return float(-(share * np.log2(share)).sum())
 
 
 def js_divergence(p: dict[str, int], q: dict[str, int]) -> float:
+    """Jensen-Shannon divergence of two count distributions, in bits (0 to 1)."""
     keys = sorted(set(p) | set(q))
     a = np.array([p.get(k, 0) for k in keys], dtype=float)
     b = np.array([q.get(k, 0) for k in keys], dtype=float)
     if a.sum() == 0 or b.sum() == 0:
         return 0.0
-    d = float(jensenshannon(a, b, base=2)) ** 2
+    a, b = a / a.sum(), b / b.sum()
+    mid = (a + b) / 2
+    d = float((_kl_bits(a, mid) + _kl_bits(b, mid)) / 2)
     return 0.0 if math.isnan(d) else min(max(d, 0.0), 1.0)
+
+
+def _kl_bits(share: np.ndarray, reference: np.ndarray) -> float:
+    """Kullback-Leibler divergence in bits (0 log 0 = 0; `reference` > 0 wherever `share` is)."""
+    held = share > 0
+    return float((share[held] * np.log2(share[held] / reference[held])).sum())
+
+
+def _line_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """(slope, intercept, Pearson r) of the least-squares line through (x, y); r is 0 when x or y
+    is constant (as `scipy.stats.linregress` gives it)."""
+    dx, dy = x - x.mean(), y - y.mean()
+    sxx, syy, sxy = float((dx * dx).mean()), float((dy * dy).mean()), float((dx * dy).mean())
+    slope = sxy / sxx if sxx else math.nan
+    r = 0.0 if sxx == 0.0 or syy == 0.0 else min(max(sxy / math.sqrt(sxx * syy), -1.0), 1.0)
+    return slope, float(y.mean()) - slope * float(x.mean()), r
+
+
+def _average_ranks(values: Sequence[float]) -> np.ndarray:
+    """Ranks from 1, ties sharing their average rank (`scipy.stats.rankdata`'s default)."""
+    arr = np.asarray(values, dtype=float)
+    order = np.argsort(arr, kind="mergesort")
+    ranks = np.empty(len(arr), dtype=float)
+    sorted_values = arr[order]
+    start = 0
+    for end in range(1, len(arr) + 1):
+        if end == len(arr) or sorted_values[end] != sorted_values[start]:
+            ranks[order[start:end]] = (start + end + 1) / 2  # mean of ranks start+1 .. end
+            start = end
+    return ranks
 
 
 def fit_power_law(n: Sequence[float], gap: Sequence[float]) -> tuple[float | None, float | None, float | None]:
@@ -330,9 +363,9 @@ def fit_power_law(n: Sequence[float], gap: Sequence[float]) -> tuple[float | Non
         return None, None, None
     lx = np.log([x for x, _ in pts])
     ly = np.log([y for _, y in pts])
-    res = stats.linregress(lx, ly)
-    r2 = float(res.rvalue**2) if not math.isnan(res.rvalue) else 0.0
-    return float(math.exp(res.intercept)), float(-res.slope), r2
+    slope, intercept, r = _line_fit(lx, ly)
+    r2 = float(r**2) if not math.isnan(r) else 0.0
+    return float(math.exp(intercept)), float(-slope), r2
 
 
 # ---------------------------------------------------------------------------
@@ -692,8 +725,13 @@ def fidelity_analysis(records: Sequence[TrialRecord], info: RunInfo) -> Fidelity
 def _spearman(pairs: list[tuple[float, float]]) -> tuple[float | None, float | None]:
     if len(pairs) < 3 or len({a for a, _ in pairs}) < 2 or len({b for _, b in pairs}) < 2:
         return None, None
-    result = stats.spearmanr([a for a, _ in pairs], [b for _, b in pairs])
-    rho, p = float(result.statistic), float(result.pvalue)
+    _slope, _intercept, rho = _line_fit(_average_ranks([a for a, _ in pairs]), _average_ranks([b for _, b in pairs]))
+    dof = len(pairs) - 2
+    if abs(rho) >= 1.0:
+        p = 0.0
+    else:  # two-sided, from Student's t with n - 2 degrees of freedom (as scipy.stats.spearmanr)
+        t = rho * math.sqrt(dof / ((rho + 1.0) * (1.0 - rho)))
+        p = float(2 * special.stdtr(dof, -abs(t)))
     return (None if math.isnan(rho) else rho), (None if math.isnan(p) else p)
 
 

@@ -30,6 +30,7 @@ from harness.types import (
 )
 
 from ._git import EMPTY_TREE, SHA_RE, CommitObject, Git, GitError, decode_commit, parse_message
+from .bulk_reads import Change, ahead, patches, raw_diffs, read_blobs
 from .canonical_json import canonical_json
 from .lineage import (
     BEST_REF,
@@ -48,8 +49,10 @@ from .proposal_state import LedgerPoint, based_on_problems
 SCORE_TOLERANCE = 1e-9
 MAX_LISTED = 50
 """Missing trial ids listed one by one before the rest is summarised."""
+CHAIN_SLICE = 2000
+"""Ledger commits whose changes and record blobs are read together, ahead of their checks
+(`bulk_reads.ahead`): a git process each, the first slice's read the only one not overlapped."""
 _RECORD_PATH_RE = re.compile(r"^trials/([0-9]{4,})/(t[0-9]{4,})\.json$")
-_PAIR_RE = re.compile(rb"^([0-9a-f]{40}) ([0-9a-f]{40})\n$")
 
 
 class VerifyReport(BaseModel):
@@ -69,16 +72,6 @@ class VerifyReport(BaseModel):
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-@dataclass
-class _Change:
-    old_mode: str
-    new_mode: str
-    old_sha: str
-    new_sha: str
-    status: str
-    path: str
 
 
 @dataclass
@@ -139,9 +132,7 @@ class _Verifier:
     # -- bulk reads ----------------------------------------------------------------
 
     def load_blobs(self, shas: list[str]) -> None:
-        todo = [s for s in dict.fromkeys(shas) if s not in self.blobs and SHA_RE.match(s)]
-        for sha, obj in self.git.cat_batch(todo).items():
-            self.blobs[sha] = obj[1] if obj is not None and obj[0] == "blob" else None
+        self.blobs.update(read_blobs(self.git, [s for s in shas if s not in self.blobs]))
 
     def read_blobs(self, shas: list[str]) -> dict[str, bytes | None]:
         self.load_blobs(shas)
@@ -190,52 +181,11 @@ class _Verifier:
             return _OUTCOME_HEAD + outcome + _TRIAL_JOIN + reuse[1] + _RECORD_TAIL, True
         return (canonical_json(dumped) + "\n").encode("ascii"), False
 
-    def raw_diffs(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], list[_Change]]:
-        """Changed files per (tree, tree) pair, via one `git diff-tree --stdin`."""
-        todo = list(dict.fromkeys(p for p in pairs if p[0] != p[1]))
-        result: dict[tuple[str, str], list[_Change]] = {p: [] for p in pairs}
-        if not todo:
-            return result
-        stdin = "".join(f"{a} {b}\n" for a, b in todo).encode()
-        out = self.git.run("diff-tree", "--stdin", "-r", "-z", "--no-renames", "--no-abbrev", input=stdin).stdout
-        pos = 0
-        key: tuple[str, str] | None = None
-        while pos < len(out):
-            if out[pos : pos + 1] == b":":
-                meta_end = out.index(b"\0", pos)
-                path_end = out.index(b"\0", meta_end + 1)
-                om, nm, osha, nsha, status = out[pos + 1 : meta_end].decode().split(" ")
-                path = out[meta_end + 1 : path_end].decode("utf-8", "surrogateescape")
-                assert key is not None
-                result[key].append(_Change(om, nm, osha, nsha, status[:1], path))
-                pos = path_end + 1
-            else:
-                nl = out.index(b"\n", pos)
-                a, b = out[pos:nl].decode().split(" ")
-                key = (a, b)
-                result.setdefault(key, [])
-                pos = nl + 1
-        return result
+    def raw_diffs(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], list[Change]]:
+        return raw_diffs(self.git, pairs)
 
     def patches(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        """Canonical diff text per (tree, tree) pair, via one `git diff-tree --stdin -p`."""
-        todo = list(dict.fromkeys(p for p in pairs if p[0] != p[1]))
-        result = {p: "" for p in pairs}
-        if not todo:
-            return result
-        stdin = "".join(f"{a} {b}\n" for a, b in todo).encode()
-        out = self.git.run("diff-tree", "--stdin", *DIFF_ARGS, input=stdin).stdout
-        chunks: dict[tuple[str, str], list[bytes]] = {}
-        current: list[bytes] | None = None
-        for line in out.splitlines(keepends=True):
-            m = _PAIR_RE.match(line)
-            if m:
-                current = chunks.setdefault((m.group(1).decode(), m.group(2).decode()), [])
-            elif current is not None:
-                current.append(line)
-        for key, lines in chunks.items():
-            result[key] = b"".join(lines).decode("utf-8", "surrogateescape")
-        return result
+        return patches(self.git, pairs)
 
     # -- the checks ------------------------------------------------------------------
 
@@ -473,102 +423,125 @@ class _Verifier:
         for i, sha in enumerate(chain):
             prev_tree = commits[chain[i - 1]].tree if i else EMPTY_TREE
             pairs.append((prev_tree, commits[sha].tree))
-        diffs = self.raw_diffs(pairs)
-        self.load_blobs([ch.new_sha for p in pairs for ch in diffs[p] if ch.status != "D"])
 
+        def read(piece: range) -> tuple[dict[tuple[str, str], list[Change]], dict[str, bytes | None]]:
+            """The changes of a slice of the chain and the blobs they add (in the reading thread)."""
+            diffs = raw_diffs(self.git, [pairs[i] for i in piece])
+            return diffs, read_blobs(self.git, [ch.new_sha for changes in diffs.values() for ch in changes
+                                                if ch.status != "D"])
+
+        slices = [range(start, min(start + CHAIN_SLICE, len(chain))) for start in range(0, len(chain), CHAIN_SLICE)]
         state: dict[str, str] = {}
         events: dict[str, _TrialEvents] = {}
         outcome_order: list[str] = []
         info: RunInfo | None = None
-        for i, sha in enumerate(chain):
-            c = commits[sha]
-            changes = diffs[pairs[i]]
-            subject, trailers = parse_message(c.message)
-            trailers = trailers or {}
-            event = trailers.get("Event")
-            tid = trailers.get("Trial-Id")
-            touched = sorted({t for t in (_tid_of_path(ch.path) for ch in changes) if t})
-            valid_tid = tid is not None and re.match(TRIAL_ID_PATTERN, tid) is not None
-            who = tid if valid_tid else (touched[0] if touched else "ledger")
-            short = sha[:12]
-            expected_parents = 0 if i == 0 else 1
-            if len(c.parents) != expected_parents:
-                self.problem(who, f"ledger commit {short} has {len(c.parents)} parents (expected {expected_parents})")
-
-            if i == 0:
-                if event != "start":
-                    self.problem("ledger", f"root commit {short} is not a start event (Event: {event})")
-                if [(ch.status, ch.path) for ch in changes] != [("A", RUN_FILE)]:
-                    self.problem("ledger", f"start commit {short} must hold exactly {RUN_FILE}")
-                run_sha = next((ch.new_sha for ch in changes if ch.path == RUN_FILE), None)
-                self.load_blobs([run_sha] if run_sha else [])
-                data = self.blobs.get(run_sha) if run_sha else None
-                if data is None:
-                    self.problem("run", f"{RUN_FILE} is missing")
-                else:
-                    try:
-                        info = RunInfo.model_validate_json(data)
-                    except ValidationError as exc:
-                        self.problem("run", f"{RUN_FILE} does not validate: {exc.errors()[:3]}")
-                    else:
-                        if dump_json(info) != data:
-                            self.problem("run", f"{RUN_FILE} is not in canonical JSON form")
-                        if trailers.get("Run-Id") != info.run_id:
-                            self.problem("ledger", f"start commit Run-Id trailer does not match {RUN_FILE}")
-                        if trailers.get("Baseline-Commit") != info.baseline_commit:
-                            self.problem("ledger", f"start commit Baseline-Commit trailer does not match {RUN_FILE}")
-                for ch in changes:
-                    if ch.status != "D":
-                        state[ch.path] = ch.new_sha
-                self.points[sha] = LedgerPoint(0, 0, 0)
-                continue
-
-            # Every later commit: one trial event.
-            if event not in ("proposed", "outcome"):
-                self.problem(who, f"ledger commit {short} has event {event!r} (expected proposed or outcome)")
-            if not valid_tid:
-                self.problem(who, f"ledger commit {short} has no valid Trial-Id trailer ({tid!r})")
-            trial_commit = trailers.get("Trial-Commit", "")
-            if not SHA_RE.match(trial_commit):
-                self.problem(who, f"ledger commit {short} has no valid Trial-Commit trailer")
-            for ch in changes:
-                ctid = _tid_of_path(ch.path)
-                if ch.path == RUN_FILE:
-                    self.problem(who, f"ledger commit {short} changes {RUN_FILE}")
-                elif (owner := transcript_tid(ch.path)) is not None:
-                    why = change_problem(tid, event, owner, ch.status, ch.new_mode)
-                    if why is not None:
-                        self.problem(owner, f"ledger commit {short} {why}")
-                elif ctid is None or record_path(ctid) != ch.path:
-                    self.problem(who, f"ledger commit {short} touches unexpected path {ch.path!r}")
-                elif ch.status == "D":
-                    self.problem(ctid, f"ledger commit {short} deletes its record")
-                elif ctid != tid:
-                    if valid_tid:
-                        self.problem(ctid, f"ledger commit {short} ({event} event of {tid}) changes its record")
-                    else:
-                        self.problem(ctid, f"ledger commit {short} without a valid trial event changes its record")
-                elif ch.new_mode != "100644":
-                    self.problem(ctid, f"ledger commit {short} gives its record mode {ch.new_mode}")
-            if valid_tid and tid is not None and event in ("proposed", "outcome"):
-                self.check_event(tid, event, sha, changes, trailers, events, outcome_order)
-                events[tid].first_at.setdefault(event, i)
-            last = self.points[chain[i - 1]]
-            self.points[sha] = LedgerPoint(i, last.trials + (event == "proposed" and valid_tid),
-                                           last.outcomes + (event == "outcome" and valid_tid))
-            for ch in changes:
-                if ch.status == "D":
-                    state.pop(ch.path, None)
-                else:
-                    state[ch.path] = ch.new_sha
+        for piece, (diffs, blobs) in ahead(slices, read):
+            self.blobs.update(blobs)
+            for i in piece:
+                info = self.check_ledger_commit(i, chain, commits[chain[i]], diffs[pairs[i]], state, events,
+                                                outcome_order, info)
         return state, events, outcome_order, info
+
+    def check_ledger_commit(
+        self,
+        i: int,
+        chain: list[str],
+        c: CommitObject,
+        changes: list[Change],
+        state: dict[str, str],
+        events: dict[str, _TrialEvents],
+        outcome_order: list[str],
+        info: RunInfo | None,
+    ) -> RunInfo | None:
+        """Check the ledger commit at position `i` of the chain and apply its changes to `state`;
+        returns the run info (read from the start commit)."""
+        sha = chain[i]
+        _subject, trailers = parse_message(c.message)
+        trailers = trailers or {}
+        event = trailers.get("Event")
+        tid = trailers.get("Trial-Id")
+        touched = sorted({t for t in (_tid_of_path(ch.path) for ch in changes) if t})
+        valid_tid = tid is not None and re.match(TRIAL_ID_PATTERN, tid) is not None
+        who = tid if valid_tid else (touched[0] if touched else "ledger")
+        short = sha[:12]
+        expected_parents = 0 if i == 0 else 1
+        if len(c.parents) != expected_parents:
+            self.problem(who, f"ledger commit {short} has {len(c.parents)} parents (expected {expected_parents})")
+
+        if i == 0:
+            if event != "start":
+                self.problem("ledger", f"root commit {short} is not a start event (Event: {event})")
+            if [(ch.status, ch.path) for ch in changes] != [("A", RUN_FILE)]:
+                self.problem("ledger", f"start commit {short} must hold exactly {RUN_FILE}")
+            run_sha = next((ch.new_sha for ch in changes if ch.path == RUN_FILE), None)
+            self.load_blobs([run_sha] if run_sha else [])
+            data = self.blobs.get(run_sha) if run_sha else None
+            if data is None:
+                self.problem("run", f"{RUN_FILE} is missing")
+            else:
+                try:
+                    info = RunInfo.model_validate_json(data)
+                except ValidationError as exc:
+                    self.problem("run", f"{RUN_FILE} does not validate: {exc.errors()[:3]}")
+                else:
+                    if dump_json(info) != data:
+                        self.problem("run", f"{RUN_FILE} is not in canonical JSON form")
+                    if trailers.get("Run-Id") != info.run_id:
+                        self.problem("ledger", f"start commit Run-Id trailer does not match {RUN_FILE}")
+                    if trailers.get("Baseline-Commit") != info.baseline_commit:
+                        self.problem("ledger", f"start commit Baseline-Commit trailer does not match {RUN_FILE}")
+            for ch in changes:
+                if ch.status != "D":
+                    state[ch.path] = ch.new_sha
+            self.points[sha] = LedgerPoint(0, 0, 0)
+            return info
+
+        # Every later commit: one trial event.
+        if event not in ("proposed", "outcome"):
+            self.problem(who, f"ledger commit {short} has event {event!r} (expected proposed or outcome)")
+        if not valid_tid:
+            self.problem(who, f"ledger commit {short} has no valid Trial-Id trailer ({tid!r})")
+        trial_commit = trailers.get("Trial-Commit", "")
+        if not SHA_RE.match(trial_commit):
+            self.problem(who, f"ledger commit {short} has no valid Trial-Commit trailer")
+        for ch in changes:
+            ctid = _tid_of_path(ch.path)
+            if ch.path == RUN_FILE:
+                self.problem(who, f"ledger commit {short} changes {RUN_FILE}")
+            elif (owner := transcript_tid(ch.path)) is not None:
+                why = change_problem(tid, event, owner, ch.status, ch.new_mode)
+                if why is not None:
+                    self.problem(owner, f"ledger commit {short} {why}")
+            elif ctid is None or record_path(ctid) != ch.path:
+                self.problem(who, f"ledger commit {short} touches unexpected path {ch.path!r}")
+            elif ch.status == "D":
+                self.problem(ctid, f"ledger commit {short} deletes its record")
+            elif ctid != tid:
+                if valid_tid:
+                    self.problem(ctid, f"ledger commit {short} ({event} event of {tid}) changes its record")
+                else:
+                    self.problem(ctid, f"ledger commit {short} without a valid trial event changes its record")
+            elif ch.new_mode != "100644":
+                self.problem(ctid, f"ledger commit {short} gives its record mode {ch.new_mode}")
+        if valid_tid and tid is not None and event in ("proposed", "outcome"):
+            self.check_event(tid, event, sha, changes, trailers, events, outcome_order)
+            events[tid].first_at.setdefault(event, i)
+        last = self.points[chain[i - 1]]
+        self.points[sha] = LedgerPoint(i, last.trials + (event == "proposed" and valid_tid),
+                                       last.outcomes + (event == "outcome" and valid_tid))
+        for ch in changes:
+            if ch.status == "D":
+                state.pop(ch.path, None)
+            else:
+                state[ch.path] = ch.new_sha
+        return info
 
     def check_event(
         self,
         tid: str,
         event: str,
         sha: str,
-        changes: list[_Change],
+        changes: list[Change],
         trailers: dict[str, str],
         events: dict[str, _TrialEvents],
         outcome_order: list[str],
@@ -613,7 +586,7 @@ class _Verifier:
             return None
         return record
 
-    def check_outcome_change(self, tid: str, ch: _Change, short: str, trailers: dict[str, str]) -> None:
+    def check_outcome_change(self, tid: str, ch: Change, short: str, trailers: dict[str, str]) -> None:
         self.load_blobs([ch.old_sha])
         new = self.check_record_blob(tid, ch.new_sha, f"outcome event {short}", proposed=ch.old_sha)
         if new is None:

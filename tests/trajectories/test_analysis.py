@@ -251,3 +251,40 @@ def test_synthetic_native_run_reports_shares() -> None:
     assert sum(report.variance.class_share.values()) == pytest.approx(1.0)
     assert report.convergence.exponent is not None and report.dynamics.domain_source.startswith("knobs")
     assert not report.notes  # every baseline knob value was read off its children
+
+
+def test_statistics_agree_with_scipy_stats() -> None:
+    """The closed forms (on scipy.special: a third of scipy.stats's import time) give scipy.stats's
+    figures on seeded random data, ties and constant columns included."""
+    import random
+
+    from scipy.spatial.distance import jensenshannon
+
+    from trajectories.analysis import _spearman, entropy_bits
+
+    rng = random.Random(7)
+    for _ in range(40):
+        groups = {f"g{i}": [rng.gauss(i * 0.3, 1.0) for _ in range(rng.randint(2, 9))] for i in range(rng.randint(2, 5))}
+        f, p, _eta = one_way_anova(groups)
+        ref = stats.f_oneway(*groups.values())
+        assert f == pytest.approx(ref.statistic, rel=1e-9) and p == pytest.approx(ref.pvalue, rel=1e-7, abs=1e-300)
+        counts = [rng.randint(0, 9) for _ in range(6)]
+        if sum(counts):
+            assert entropy_bits(counts) == pytest.approx(stats.entropy([c for c in counts if c], base=2), abs=1e-12)
+        other = {str(i): rng.randint(0, 5) for i in range(6)}
+        mine = {str(i): c for i, c in enumerate(counts)}
+        if sum(counts) and sum(other.values()):
+            keys = sorted(set(mine) | set(other))
+            want = jensenshannon([mine.get(k, 0) for k in keys], [other.get(k, 0) for k in keys], base=2) ** 2
+            assert js_divergence(mine, other) == pytest.approx(want, abs=1e-12)
+        xs = [float(rng.randint(1, 200)) for _ in range(12)]
+        gaps = [rng.uniform(0.01, 2.0) for _ in xs]
+        a, b, r2 = fit_power_law(xs, gaps)
+        fit = stats.linregress([math.log(x) for x in xs], [math.log(g) for g in gaps])
+        assert b == pytest.approx(-fit.slope, rel=1e-9) and a == pytest.approx(math.exp(fit.intercept), rel=1e-9)
+        assert r2 == pytest.approx(fit.rvalue**2, rel=1e-9, abs=1e-15)
+        pairs = [(float(rng.randint(0, 6)), rng.choice([0.1, 0.2, rng.random()])) for _ in range(rng.randint(3, 15))]
+        if len({x for x, _ in pairs}) > 1 and len({y for _, y in pairs}) > 1:
+            rho, p = _spearman(pairs)
+            ref = stats.spearmanr([x for x, _ in pairs], [y for _, y in pairs])
+            assert rho == pytest.approx(ref.statistic, abs=1e-12) and p == pytest.approx(ref.pvalue, rel=1e-7, abs=1e-12)

@@ -110,3 +110,19 @@ def test_an_import_writes_packs_not_loose_objects(tmp_path: Path) -> None:
     assert loose_objects(run_dir) <= 20
     assert packs(run_dir) >= 1
     assert verify_lineage(run_dir).ok
+
+
+def test_small_packs_are_merged_and_nothing_is_lost(builder: RunBuilder, monkeypatch: pytest.MonkeyPatch) -> None:
+    import trajectories._objects as objects_module
+
+    monkeypatch.setattr(objects_module, "MERGE_EVERY", 3)
+    monkeypatch.setattr(lineage_module, "AUTO_PACK_EVERY", 10_000)  # only the writer's own merges
+    before = packs(builder.run_dir)
+    for _ in range(4):  # 8 ref moves: two merges of three small packs
+        builder.trial(score=0.4)
+    assert packs(builder.run_dir) <= before + 4  # two merged packs and the small ones since
+    assert loose_objects(builder.run_dir) == 0
+    report = verify_lineage(builder.run_dir)
+    assert report.ok, report.problems
+    assert len(report.records) == 5
+    assert git(builder.run_dir, "fsck", "--no-dangling").strip() == ""
