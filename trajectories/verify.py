@@ -49,9 +49,10 @@ from .proposal_state import LedgerPoint, based_on_problems
 SCORE_TOLERANCE = 1e-9
 MAX_LISTED = 50
 """Missing trial ids listed one by one before the rest is summarised."""
-CHAIN_SLICE = 2000
-"""Ledger commits whose changes and record blobs are read together, ahead of their checks
-(`bulk_reads.ahead`): a git process each, the first slice's read the only one not overlapped."""
+CHAIN_SLICE = 1000
+"""Ledger commits in the first slice whose changes and record blobs are read together, ahead of
+their checks (`bulk_reads.ahead`; each later slice twice the one before): two git processes a
+slice, the first slice's read the only one not overlapped with checks."""
 _RECORD_PATH_RE = re.compile(r"^trials/([0-9]{4,})/(t[0-9]{4,})\.json$")
 
 
@@ -430,7 +431,10 @@ class _Verifier:
             return diffs, read_blobs(self.git, [ch.new_sha for changes in diffs.values() for ch in changes
                                                 if ch.status != "D"])
 
-        slices = [range(start, min(start + CHAIN_SLICE, len(chain))) for start in range(0, len(chain), CHAIN_SLICE)]
+        slices, start, size = [], 0, CHAIN_SLICE
+        while start < len(chain):  # doubling: the first read (not overlapped) is short, processes are few
+            slices.append(range(start, min(start + size, len(chain))))
+            start, size = start + size, size * 2
         state: dict[str, str] = {}
         events: dict[str, _TrialEvents] = {}
         outcome_order: list[str] = []
