@@ -51,9 +51,11 @@ def framed(kind: str, content: bytes) -> bytes:
 class ObjectWriter:
     """Held-back object writes into `objects` (a repository's `objects` folder)."""
 
-    def __init__(self, objects: Path, durable: Callable[[], bool]) -> None:
+    def __init__(self, objects: Path, durable: Callable[[], bool], packs_removed: Callable[[], None]) -> None:
         self.objects = objects
         self._durable_setting = durable
+        self._packs_removed = packs_removed
+        """Called after a merge removed packs (long-lived git processes keep listing them: restart them)."""
         self._durable: bool | None = None
         self.pending: dict[str, tuple[str, bytes]] = {}
         """Objects not written yet: sha -> (type, content)."""
@@ -144,6 +146,7 @@ class ObjectWriter:
             if pack != kept:
                 remove_pack(pack)
         self._small = []
+        self._packs_removed()
 
     def forget_small_packs(self) -> None:
         """After a repack: the small packs written so far are left as they are (a repack may

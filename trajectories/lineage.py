@@ -1024,6 +1024,7 @@ class Lineage:
         except GitError as exc:
             raise LineageError(f"cannot pack the lineage's objects: {exc.stderr.strip()}") from exc
         self.git.writer.forget_small_packs()
+        self.git.stop_processes()  # they would keep searching the packs the repack removed
 
     def close(self) -> None:
         """Release the long-lived git process used for ref updates (reopened on demand)."""
