@@ -269,7 +269,7 @@ class Git:
         env: dict[str, str] | None = None,
         check: bool = True,
     ) -> subprocess.CompletedProcess[bytes]:
-        self.writer.flush(for_refs=True)  # whatever git is asked may read them, or name them in a ref
+        self.writer.flush()  # whatever git is asked may read them, or name them in a ref
         proc = subprocess.run(
             ["git", *args],
             input=input,
@@ -307,7 +307,7 @@ class Git:
 
         One `git update-ref --stdin` transaction (`start`/`prepare`/`commit`) on a
         long-lived process, so a ref move costs a pipe round trip, not a process."""
-        self.writer.flush(for_refs=True)  # objects first: a ref never names an object not on disk
+        self.writer.flush()  # objects first: a ref never names an object not on disk
         body = ""
         for ref, new, old in updates:
             for value in (ref, new, old or ""):
@@ -347,7 +347,7 @@ class Git:
 
     def close(self) -> None:
         """Write the held-back objects, stop the long-lived git processes (started again on demand)."""
-        self.writer.flush(for_refs=True)  # a caller may name them later, from another handle
+        self.writer.flush()  # a caller may name them later, from another handle
         self.stop_processes()
 
     def stop_processes(self) -> None:
@@ -375,7 +375,7 @@ class Git:
 
     def flush(self) -> None:
         """Write the held-back objects now, flushed to disk (before anything names them)."""
-        self.writer.flush(for_refs=True)
+        self.writer.flush()
 
     def write_blob(self, content: bytes) -> str:
         return self.write_object("blob", content)

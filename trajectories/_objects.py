@@ -4,12 +4,12 @@ Every ledger event writes about five small objects (a record blob, three
 trees, a commit), a trial's code a few more. `ObjectWriter` keeps new objects
 in memory until something needs them in git, then writes them in one go:
 
-- a ref is about to name them (`flush(for_refs=True)`): one pack (two files,
+- a ref is about to name them (`flush()`): one pack (two files,
   `_pack.py`), flushed to disk first when the repository asks for it
   (`core.fsync`), so a crash, even one losing the page cache, leaves refs that
   point only at whole objects; what was held back and lost is named by no ref.
   Two files flushed per ref move, where loose objects cost one per object;
-- a git process is about to read them (`flush(for_refs=False)`, e.g. the
+- a git process is about to read them (`flush_for_reader()`, e.g. the
   canonical diff of a new tree): loose files, not flushed. Their content is
   kept until the next write for a ref puts them in its pack, flushed with it,
   and the loose copies are removed (so a later repack does not read them back).
@@ -76,7 +76,7 @@ class ObjectWriter:
                 self.pending[sha] = (kind, content)
             full = len(self.pending) >= HOLD_AT_MOST
         if full:
-            self.flush(for_refs=True)  # a pack, flushed to disk if `durable`: safe at any time
+            self.flush()  # a pack, flushed to disk if `durable`: safe at any time
         return sha
 
     def get(self, sha: str) -> tuple[str, bytes] | None:
@@ -109,16 +109,13 @@ class ObjectWriter:
                     self.loose_for_readers[sha] = (kind, content)
                 self._stored.add(sha)
 
-    def flush(self, for_refs: bool = True) -> None:
+    def flush(self) -> None:
         """Write every held-back object: one pack, before a ref names them.
 
         The pack also takes the objects written loose for readers since the last
         one (flushed to disk with it when `durable`), whose loose copies are
-        removed. `for_refs=False`: for a reader, as `flush_for_reader()`."""
+        removed."""
         with self._lock:
-            if not for_refs:
-                self.flush_for_reader()
-                return
             objects = {**self.loose_for_readers, **self.pending}
             if not objects:
                 return

@@ -34,7 +34,6 @@ from .bulk_reads import Change, ahead, patches, raw_diffs, read_blobs
 from .canonical_json import canonical_json
 from .lineage import (
     BEST_REF,
-    DIFF_ARGS,
     LEDGER_REF,
     RUN_FILE,
     TRIAL_REF_PREFIX,
@@ -182,12 +181,6 @@ class _Verifier:
             return _OUTCOME_HEAD + outcome + _TRIAL_JOIN + reuse[1] + _RECORD_TAIL, True
         return (canonical_json(dumped) + "\n").encode("ascii"), False
 
-    def raw_diffs(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], list[Change]]:
-        return raw_diffs(self.git, pairs)
-
-    def patches(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        return patches(self.git, pairs)
-
     # -- the checks ------------------------------------------------------------------
 
     def run(self) -> None:
@@ -321,9 +314,9 @@ class _Verifier:
                 self.problem(
                     tid, f"label {outcome.label.value} is decided before running, but the trial commit changes the tree"
                 )
-        patches = self.patches(list(diff_pairs.values()))
+        canonical_diffs = patches(self.git, list(diff_pairs.values()))
         for tid, pair in sorted(diff_pairs.items()):
-            if records[tid].trial.proposal.diff != patches[pair]:
+            if records[tid].trial.proposal.diff != canonical_diffs[pair]:
                 self.problem(tid, "stored diff differs from git diff parent..trial")
 
         proposed_at = {tid: ev.first_at["proposed"] for tid, ev in events.items() if "proposed" in ev.first_at}
@@ -343,7 +336,7 @@ class _Verifier:
                 trial_tree = tree(r.trial.commit)
                 if trial_tree is not None:
                     base_pairs[tid] = (base_tree, trial_tree)
-            changes = self.raw_diffs(list(base_pairs.values()))
+            changes = raw_diffs(self.git, list(base_pairs.values()))
             for tid in sorted(base_pairs, key=trial_number):
                 for ch in changes[base_pairs[tid]]:
                     if not info.recipe.is_editable(ch.path):
