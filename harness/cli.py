@@ -699,7 +699,7 @@ def recipe():
 def recipe_list():
     """List the shipped recipes and those installed packages register (entry point group
     `harness.recipes`)."""
-    from harness.recipe_loader import recipe_entries
+    from harness.recipe_loader import RecipeError, recipe_entries
 
     for entry in recipe_entries():
         origin = "" if entry.origin == "shipped" else "  " + escape(f"[{entry.origin}]")

@@ -265,6 +265,20 @@ def test_recipe_list_shows_shipped_and_registered_recipes(site):
     assert "git" in line and "1 GPU" in line
 
 
+def test_recipe_list_names_an_invalid_registered_recipe_and_goes_on(tmp_path):
+    site = tmp_path / "site"
+    new_recipe("badspec", site / "data")
+    recipe_toml = site / "data" / "badspec" / "recipe.toml"
+    recipe_toml.write_text(recipe_toml.read_text() + "\nno_such_field = 1\n")
+    make_distribution(site, "acme-bad = data/badspec\n")
+    result = subprocess.run([sys.executable, "-m", "harness.cli", "recipe", "list"], capture_output=True, text=True,
+                            timeout=300, env={**__import__("os").environ, "PYTHONPATH": str(site)})
+    assert result.returncode == 0, result.stderr
+    line = next(l for l in result.stdout.splitlines() if l.startswith("acme-bad"))
+    assert "invalid:" in line
+    assert "collision" in result.stdout and "Traceback" not in result.stderr
+
+
 def test_a_registered_recipe_runs_by_name(site, tmp_path):
     import os
 
