@@ -40,7 +40,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from trajectories.lineage import LEDGER_REF, TRIALS_DIR, Lineage
+from trajectories._ledger_tree import TRIALS_DIR
+from trajectories.lineage import LEDGER_REF, Lineage
 
 VERSION = "harness-anchor/1"
 _FIELD = re.compile(r"([a-z]+)=(\S+)")

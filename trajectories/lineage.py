@@ -33,6 +33,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from harness.types import (
@@ -64,8 +65,9 @@ from ._git import (
     parse_message,
 )
 from .canonical_json import canonical_json
+from ._ledger_tree import RUN_FILE, LedgerTree, read_ledger_tree, record_path, shard_of
 from .fast_apply import apply_plain, build_tree
-from .transcripts import TRANSCRIPTS_DIR, digest_problems, transcript_path, transcript_tid
+from .transcripts import digest_problems, transcript_path
 
 LEDGER_REF = "refs/heads/ledger"
 REPLAYS_REF = "refs/heads/replays"
@@ -73,8 +75,6 @@ BEST_REF = "refs/heads/best"
 TRIAL_REF_PREFIX = "refs/trials/"
 STRAY_REF_PREFIX = "refs/stray/trials/"
 """Where `set_aside_stray_trial_refs` keeps trial refs that have no ledger record."""
-RUN_FILE = "run.json"
-TRIALS_DIR = "trials"
 SCRATCH_DIR = ".harness"
 LINEAGE_CONFIG_KEY = "harness.lineage"
 
@@ -119,15 +119,6 @@ class ApplyError(Exception):
 # ---------------------------------------------------------------------------
 # Helpers shared with verify
 # ---------------------------------------------------------------------------
-
-
-def shard_of(tid: str) -> str:
-    return f"{trial_number(tid) // 100:04d}"
-
-
-def record_path(tid: str) -> str:
-    """Path of a trial's record in the ledger tree: `trials/0001/t0123.json`."""
-    return f"{TRIALS_DIR}/{shard_of(tid)}/{tid}.json"
 
 
 def dump_json(model) -> bytes:  # noqa: ANN001 - any pydantic model
@@ -255,13 +246,8 @@ class Lineage:
         """Highest trial number in `_records` (None: not computed yet)."""
         self._by_commit: dict[str, str] = {}
         self._ledger_head: str | None = None
-        self._run_blob: str | None = None
-        self._shards: dict[str, dict[str, str]] = {}
-        self._shard_trees: dict[str, str] = {}
-        self._transcripts: dict[str, dict[str, str]] = {}
-        """Transcript blobs of the ledger tree: shard -> file name -> blob sha."""
-        self._transcript_trees: dict[str, str] = {}
-        """Shard -> tree sha of `transcripts/<shard>` (empty while no trial has a transcript)."""
+        self._tree: LedgerTree | None = None
+        """The ledger head's tree (None before `start()`)."""
         self._best_commit: str | None = None
         self._commits: dict[str, CommitObject] = {}
         self._trees: set[str] = set()
@@ -357,43 +343,14 @@ class Lineage:
             out = self.git.run("ls-tree", "-r", "-t", "-z", "--full-tree", head).stdout
         except GitError as exc:
             raise LineageError(f"cannot read the lineage in {self.run_dir}: {exc}") from exc
-        record_blobs: dict[str, str] = {}
-        for item in out.split(b"\0"):
-            if not item:
-                continue
-            meta, _, path = item.decode("utf-8", "surrogateescape").partition("\t")
-            mode, kind, sha = meta.split(" ")
-            parts = path.split("/")
-            if kind == "tree":
-                if path in (TRIALS_DIR, TRANSCRIPTS_DIR):
-                    continue
-                if len(parts) == 2 and parts[0] == TRIALS_DIR:
-                    self._shard_trees[parts[1]] = sha
-                    continue
-                if len(parts) == 2 and parts[0] == TRANSCRIPTS_DIR:
-                    self._transcript_trees[parts[1]] = sha
-                    continue
-                raise LineageError(f"unexpected folder {path!r} in the ledger")
-            if path == RUN_FILE:
-                self._run_blob = sha
-                continue
-            if parts[0] == TRANSCRIPTS_DIR:
-                if transcript_tid(path) is None or mode != MODE_FILE:
-                    raise LineageError(f"unexpected file {path!r} in the ledger")
-                self._transcripts.setdefault(parts[1], {})[parts[2]] = sha
-                continue
-            if len(parts) != 3 or parts[0] != TRIALS_DIR or not parts[2].endswith(".json"):
-                raise LineageError(f"unexpected file {path!r} in the ledger")
-            tid = parts[2][: -len(".json")]
-            if mode != MODE_FILE or record_path(tid) != path:
-                raise LineageError(f"unexpected file {path!r} in the ledger")
-            self._shards.setdefault(parts[1], {})[parts[2]] = sha
-            record_blobs[tid] = sha
-        if self._run_blob is None:
-            raise LineageError(f"the ledger of {self.run_dir} has no {RUN_FILE}")
-        blobs = self.git.cat_batch([self._run_blob, *record_blobs.values()])
         try:
-            self._info = RunInfo.model_validate_json(_blob(blobs, self._run_blob))
+            tree, record_blobs = read_ledger_tree(out)
+        except ValueError as exc:
+            raise LineageError(f"cannot read the ledger of {self.run_dir}: {exc}") from exc
+        self._tree = tree
+        blobs = self.git.cat_batch([tree.run_blob, *record_blobs.values()])
+        try:
+            self._info = RunInfo.model_validate_json(_blob(blobs, tree.run_blob))
             for tid, sha in record_blobs.items():
                 record = TrialRecord.model_validate_json(_blob(blobs, sha))
                 if record.trial.id != tid:
@@ -588,7 +545,7 @@ class Lineage:
             trailers = {"Event": "start", "Run-Id": info.run_id, "Baseline-Commit": info.baseline_commit}
             commit = self._ledger_commit(tree, f"start {info.run_id}", trailers, [])
             self._info = info
-            self._run_blob = run_blob
+            self._tree = LedgerTree(run_blob)
             return commit
 
     def record_proposed(self, record: TrialRecord, transcript: Transcript | None = None) -> str:
@@ -671,30 +628,17 @@ class Lineage:
         data = dump_json(record)
         if TrialRecord.model_validate_json(data) != record:
             raise LineageError(f"{tid}: the record does not survive a JSON round trip")
-        blob = self.git.write_blob(data)
+        assert self._tree is not None and self._ledger_head is not None
         shard = shard_of(tid)
-        entries = dict(self._shards.get(shard, {}))
-        entries[f"{tid}.json"] = blob
-        shard_tree = self.git.write_tree([(MODE_FILE, name, sha) for name, sha in entries.items()])
-        shard_trees = {**self._shard_trees, shard: shard_tree}
-        trials_tree = self.git.write_tree([(MODE_TREE, name, sha) for name, sha in shard_trees.items()])
-        assert self._run_blob is not None and self._ledger_head is not None
-        root_entries = [(MODE_FILE, RUN_FILE, self._run_blob), (MODE_TREE, TRIALS_DIR, trials_tree)]
-        transcripts, transcript_trees = self._transcripts, self._transcript_trees
+        record_file = (f"{tid}.json", self.git.write_blob(data))
+        transcript_file = None
         if transcript is not None:
             name = transcript_path(tid, transcript.format).rsplit("/", 1)[1]
-            files = {**transcripts.get(shard, {}), name: self.git.write_blob(transcript.content)}
-            transcripts = {**transcripts, shard: files}
-            shard_tree = self.git.write_tree([(MODE_FILE, n, sha) for n, sha in files.items()])
-            transcript_trees = {**transcript_trees, shard: shard_tree}
-        if transcript_trees:
-            listing = [(MODE_TREE, name, sha) for name, sha in transcript_trees.items()]
-            root_entries.append((MODE_TREE, TRANSCRIPTS_DIR, self.git.write_tree(listing)))
-        root = self.git.write_tree(root_entries)
+            transcript_file = (name, self.git.write_blob(transcript.content))
+        write_tree = partial(self.git.write_object, "tree")
+        tree, root = self._tree.with_record(write_tree, shard, record_file, transcript_file)
         commit = self._ledger_commit(root, subject, trailers, [self._ledger_head], extra_refs)
-        self._shards[shard] = entries
-        self._shard_trees = shard_trees
-        self._transcripts, self._transcript_trees = transcripts, transcript_trees
+        self._tree = tree
         self._records[tid] = record
         if self._top is not None:
             self._top = max(self._top, trial_number(tid))
@@ -943,7 +887,7 @@ class Lineage:
         if digest is None:
             return None
         _dir, shard, name = transcript_path(trial_id, digest.format).split("/")
-        sha = self._transcripts.get(shard, {}).get(name)
+        sha = self._tree.transcript_blob(shard, name) if self._tree is not None else None
         obj = self.git.read_object(sha) if sha is not None else None
         data = obj[1] if obj is not None and obj[0] == "blob" else None
         problems = digest_problems(trial_id, digest, data)
