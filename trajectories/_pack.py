@@ -98,13 +98,17 @@ def write_pack(pack_dir: Path, entries: list[PackEntry], durable: bool, tag: str
 
     `tag` makes the temporary names unique to the writer (pid and a counter)."""
     pack, index, checksum = assemble_pack(entries)
-    pack_dir.mkdir(parents=True, exist_ok=True)
     final = pack_dir / f"pack-{checksum}.pack"
     if final.with_suffix(".idx").exists():
         return final  # the same objects in the same order: already there
     tmp_pack, tmp_index = pack_dir / f"{TEMP_PREFIX}{tag}.pack", pack_dir / f"{TEMP_PREFIX}{tag}.idx"
+    files = [(tmp_pack, pack), (tmp_index, index)]
     try:
-        _write_files([(tmp_pack, pack), (tmp_index, index)], durable)
+        try:
+            _write_files(files, durable)
+        except FileNotFoundError:  # no pack folder yet (made on demand: a mkdir per pack cost more than a pack's stat)
+            pack_dir.mkdir(parents=True, exist_ok=True)
+            _write_files(files, durable)
         os.replace(tmp_pack, final)
         os.replace(tmp_index, final.with_suffix(".idx"))
     except BaseException:
