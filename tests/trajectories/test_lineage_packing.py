@@ -4,6 +4,7 @@ caches of file listings and diffs answer what git answers."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from lineage_helpers import RunBuilder, edit_diff, git
 
 import trajectories.lineage as lineage_module
 from harness.types import Label
+from trajectories._pack import pack_entry, write_pack
 from trajectories.lineage import Lineage, trial_trailers
 from trajectories.verify import verify_lineage
 
@@ -126,3 +128,25 @@ def test_small_packs_are_merged_and_nothing_is_lost(builder: RunBuilder, monkeyp
     assert report.ok, report.problems
     assert len(report.records) == 5
     assert git(builder.run_dir, "fsck", "--no-dangling").strip() == ""
+
+
+def test_stopped_git_processes_are_reaped_when_the_lineage_closes(small_run: RunBuilder) -> None:
+    lineage = Lineage.open(small_run.run_dir)
+    lineage.git.update_refs([("refs/heads/probe", lineage.ledger_head(), None)])  # starts `update-ref --stdin`
+    updater = lineage.git._updater
+    assert updater is not None and updater.poll() is None
+    lineage.git.stop_processes()
+    assert lineage.git._updater is None
+    lineage.close()
+    assert updater.returncode == 0  # exited at the end of its input, and reaped (no zombie left)
+
+
+def test_a_pack_is_written_when_the_pack_folder_is_missing(tmp_path: Path) -> None:
+    repo = tmp_path / "r.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(repo)], check=True)
+    (repo / "objects" / "pack").rmdir()
+    sha = "ce013625030ba8dba906f756967f9e9ca394464a"  # `git hash-object` of b"hello\n"
+    pack = write_pack(repo / "objects" / "pack", [pack_entry(sha, "blob", b"hello\n")], durable=True, tag="t")
+    assert pack.exists() and pack.with_suffix(".idx").exists()
+    shown = subprocess.run(["git", "--git-dir", str(repo), "cat-file", "-p", sha], capture_output=True, check=True)
+    assert shown.stdout == b"hello\n"
