@@ -99,10 +99,14 @@ def git_env(git_dir: Path | None, extra: dict[str, str] | None = None) -> dict[s
 # ---------------------------------------------------------------------------
 
 
-def _tree_sort_key(entry: tuple[str, str, str]) -> bytes:
-    mode, name, _ = entry
+def tree_sort_key(mode: str, name: str) -> bytes:
+    """Git orders tree entries by their name's bytes, a folder's name as if it ended in '/'."""
     raw = name.encode("utf-8", "surrogateescape")
     return raw + b"/" if mode == MODE_TREE else raw
+
+
+def _tree_sort_key(entry: tuple[str, str, str]) -> bytes:
+    return tree_sort_key(entry[0], entry[1])
 
 
 def _ascii_tree_sort_key(entry: tuple[str, str, str]) -> str:

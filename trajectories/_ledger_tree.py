@@ -18,14 +18,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from harness.types import trial_number
-from trajectories._git import MODE_FILE, MODE_TREE, encode_tree
+from trajectories._git import MODE_FILE, MODE_TREE, encode_tree, tree_sort_key
 from trajectories.transcripts import TRANSCRIPTS_DIR, transcript_tid
 
 RUN_FILE = "run.json"
 """The run's `RunInfo`, at the ledger tree's root."""
 TRIALS_DIR = "trials"
 """The folder of the trial records (`trials/<shard>/<trial>.json`)."""
-
 
 
 def shard_of(tid: str) -> str:
@@ -42,39 +41,43 @@ WriteTree = Callable[[bytes], str]
 """Writes a tree object from its content; returns its sha."""
 
 
-def _sort_key(mode: str, name: str) -> bytes:
-    """Git orders tree entries by their name's bytes, a folder's name as if it ended in '/'."""
-    raw = name.encode("utf-8", "surrogateescape")
-    return raw + b"/" if mode == MODE_TREE else raw
-
-
 class EncodedTree:
     """One tree's entries, encoded and in git's order (see the module docstring)."""
 
-    __slots__ = ("_keys", "_parts", "_shas")
+    __slots__ = ("_keys", "_parts", "_entries", "_shas")
 
-    def __init__(self, keys: list[bytes], parts: list[bytes], shas: dict[str, str]) -> None:
+    def __init__(self, keys: list[bytes], parts: list[bytes] | None, shas: dict[str, str],
+                 entries: list[tuple[str, str, str]] | None = None) -> None:
         self._keys = keys
         """Sort keys of the entries, ascending."""
         self._parts = parts
-        """Encoded entries (`mode name\\0<20 bytes>`), in the order of `_keys`."""
+        """Encoded entries (`mode name\\0<20 bytes>`), in the order of `_keys`; None until first
+        needed (then made from `_entries`): a lineage opened to be read never encodes its trees."""
+        self._entries = entries
+        """The (mode, name, sha) entries in the order of `_keys`, while `_parts` is None."""
         self._shas = shas
         """Name -> sha of each entry."""
 
     @classmethod
     def of(cls, entries: Iterable[tuple[str, str, str]]) -> EncodedTree:
         """The tree of these (mode, name, sha) entries (names unique, any order)."""
-        keyed = sorted((_sort_key(mode, name), mode, name, sha) for mode, name, sha in entries)
+        keyed = sorted((tree_sort_key(mode, name), mode, name, sha) for mode, name, sha in entries)
         if len({name for _key, _mode, name, _sha in keyed}) != len(keyed):
             raise ValueError("a tree entry name is repeated")
-        return cls([key for key, *_ in keyed], [encode_tree([(mode, name, sha)]) for _key, mode, name, sha in keyed],
-                   {name: sha for _key, _mode, name, sha in keyed})
+        return cls([key for key, *_ in keyed], None, {name: sha for _key, _mode, name, sha in keyed},
+                   [(mode, name, sha) for _key, mode, name, sha in keyed])
+
+    def _encoded(self) -> list[bytes]:
+        if self._parts is None:
+            assert self._entries is not None
+            self._parts, self._entries = [encode_tree([entry]) for entry in self._entries], None
+        return self._parts
 
     def with_entry(self, mode: str, name: str, sha: str) -> EncodedTree:
         """This tree with the entry `name` added, or replaced when it is there."""
         part = encode_tree([(mode, name, sha)])  # checks the name
-        key = _sort_key(mode, name)
-        keys, parts = list(self._keys), list(self._parts)
+        key = tree_sort_key(mode, name)
+        keys, parts = list(self._keys), list(self._encoded())
         at = bisect_left(keys, key)
         if at < len(keys) and keys[at] == key:
             parts[at] = part
@@ -88,16 +91,12 @@ class EncodedTree:
     def sha_of(self, name: str) -> str | None:
         return self._shas.get(name)
 
-    def names(self) -> dict[str, str]:
-        """Name -> sha of every entry (a copy)."""
-        return dict(self._shas)
-
     def content(self) -> bytes:
         """The tree object's content (what `encode_tree` makes of the same entries)."""
-        return b"".join(self._parts)
+        return b"".join(self._encoded())
 
     def __len__(self) -> int:
-        return len(self._parts)
+        return len(self._keys)
 
 
 EMPTY = EncodedTree([], [], {})

@@ -64,8 +64,8 @@ from ._git import (
     object_id,
     parse_message,
 )
-from .canonical_json import canonical_json
 from ._ledger_tree import RUN_FILE, LedgerTree, read_ledger_tree, record_path, shard_of
+from .canonical_json import canonical_json
 from .fast_apply import apply_plain, build_tree
 from .transcripts import digest_problems, transcript_path
 

@@ -34,7 +34,7 @@ def test_entry_by_entry_equals_encoding_the_whole_tree(changes: list[tuple[str, 
     entries = [(mode, name, sha) for name, (mode, sha) in final.items()]
     assert tree.content() == encode_tree(entries)
     assert tree.content() == EncodedTree.of(entries).content()
-    assert tree.names() == {name: sha for _mode, name, sha in entries}
+    assert all(tree.sha_of(name) == sha for _mode, name, sha in entries) and len(tree) == len(entries)
 
 
 def test_a_change_leaves_the_old_tree_as_it_was() -> None:
@@ -67,8 +67,8 @@ def test_written_trees_read_back_through_git(tmp_path: Path) -> None:
     for n in (5, 150, 7, 5):  # a replaced record, two shards, a transcript in one of them
         blobs[f"t{n:04d}"] = git.write_blob(f"record {n} {len(blobs)}\n".encode())
         transcript = (f"t{n:04d}.jsonl", git.write_blob(b"turns\n")) if n == 7 else None
-        tree, root = tree.with_record(partial(git.write_object, "tree"), f"{n // 100:04d}", (f"t{n:04d}.json", blobs[f"t{n:04d}"]),
-                                      transcript)
+        record = (f"t{n:04d}.json", blobs[f"t{n:04d}"])
+        tree, root = tree.with_record(partial(git.write_object, "tree"), f"{n // 100:04d}", record, transcript)
     git.flush()
     subprocess.run(["git", "--git-dir", str(git_dir), "fsck", "--strict", "--no-dangling"], check=True,
                    capture_output=True)
