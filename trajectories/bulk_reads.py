@@ -48,7 +48,7 @@ def raw_diffs(git: Git, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], l
     if not todo:
         return result
     stdin = "".join(f"{a} {b}\n" for a, b in todo).encode()
-    out = git.run("diff-tree", "--stdin", "-r", "-z", "--no-renames", "--no-abbrev", input=stdin).stdout
+    out = git.run("diff-tree", "--stdin", "-r", "-z", "--no-renames", "--no-abbrev", input=stdin, spool=True).stdout
     pos = 0
     key: tuple[str, str] | None = None
     while pos < len(out):
@@ -76,7 +76,7 @@ def patches(git: Git, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str
     if not todo:
         return result
     stdin = "".join(f"{a} {b}\n" for a, b in todo).encode()
-    out = git.run("diff-tree", "--stdin", *DIFF_ARGS, input=stdin).stdout
+    out = git.run("diff-tree", "--stdin", *DIFF_ARGS, input=stdin, spool=True).stdout
     chunks: dict[tuple[str, str], list[bytes]] = {}
     current: list[bytes] | None = None
     for line in out.splitlines(keepends=True):

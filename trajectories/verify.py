@@ -386,7 +386,7 @@ class _Verifier:
         """Replay the ledger chain; returns (path -> blob at head, events per trial,
         trial ids in outcome-event order, run info)."""
         try:
-            out = self.git.text("rev-list", "--parents", head)
+            out = self.git.text("rev-list", "--parents", head, spool=True)
         except GitError as exc:
             self.problem("ledger", f"cannot walk the ledger: {exc.stderr.strip()}")
             return {}, {}, [], None

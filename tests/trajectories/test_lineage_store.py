@@ -431,3 +431,25 @@ def test_copy_of_a_run_opens_and_verifies(small_run: RunBuilder, tmp_path: Path)
 
     assert verify_lineage(copy).problems == []
     assert sorted(p for p in (copy / ".git").rglob("*") if p.is_file()) == before
+
+
+def test_spooled_git_runs_give_what_piped_runs_give(small_run: RunBuilder, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    from trajectories._git import GitError
+
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool_dir))
+    repo = small_run.lineage.git
+    shas = [line.split()[0] for line in repo.text("rev-list", "--objects", "--all").splitlines()] * 50
+    batch = "".join(s + "\n" for s in shas).encode()
+    piped = repo.run("cat-file", "--batch", input=batch)
+    spooled = repo.run("cat-file", "--batch", input=batch, spool=True)
+    assert len(piped.stdout) > 100_000 and spooled.stdout == piped.stdout and spooled.returncode == 0
+    failed = [repo.run("cat-file", "-t", "f" * 40, check=False, spool=spool) for spool in (False, True)]
+    assert failed[0].returncode == failed[1].returncode != 0 and failed[0].stderr == failed[1].stderr != b""
+    with pytest.raises(GitError, match="cat-file"):
+        repo.run("cat-file", "-t", "f" * 40, spool=True)
+    assert list(spool_dir.iterdir()) == []  # the files were never named
