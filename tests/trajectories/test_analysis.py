@@ -253,8 +253,17 @@ def test_synthetic_native_run_reports_shares() -> None:
     assert not report.notes  # every baseline knob value was read off its children
 
 
+def test_knob_values_are_grouped_by_their_json_text() -> None:
+    from trajectories.analysis import _value_key
+
+    values = [0, -7, 10**20, 0.0, -0.0, 1e-05, 0.1, 1e16, 3.0, math.nan, math.inf, -math.inf, True, False, None,
+              [1, 2.5], {"a": 1}]
+    assert [_value_key(v) for v in values] == [json.dumps(v) for v in values]
+    assert _value_key("lr") == "lr"
+
+
 def test_statistics_agree_with_scipy_stats() -> None:
-    """The closed forms (on scipy.special: a third of scipy.stats's import time) give scipy.stats's
+    """The closed forms (the F and t tails of trajectories/_distributions.py) give scipy.stats's
     figures on seeded random data, ties and constant columns included."""
     import random
 
