@@ -123,13 +123,12 @@ def render_html(
 ) -> str:
     """The HTML of a report from records in memory."""
     data = report_data(info, records, best=best, problems=problems)
-    payload = json_for_html(data)
-    if len(payload) > compress_over:
-        raw = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
-        blob = base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
+    raw = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    if len(raw) > compress_over:  # encoded once: a large run's text is only compressed, never escaped
+        blob = base64.b64encode(gzip.compress(raw.encode("utf-8"), compresslevel=6, mtime=0)).decode("ascii")
         data_tag = f'<script id="run-data-gz" type="application/octet-stream">{blob}</script>'
     else:
-        data_tag = f'<script id="run-data" type="application/json">{payload}</script>'
+        data_tag = f'<script id="run-data" type="application/json">{json_for_html(data)}</script>'
     css = (ASSETS / "report.css").read_text(encoding="utf-8")
     js = (ASSETS / "report.js").read_text(encoding="utf-8")
     title = escape_html(f"harness report: {info.run_id} ({info.recipe.name})")
