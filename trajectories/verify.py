@@ -31,7 +31,7 @@ from harness.types import (
 
 from ._git import EMPTY_TREE, SHA_RE, CommitObject, Git, GitError, decode_commit, parse_message
 from .bulk_reads import Change, ahead, patches, raw_diffs, read_blobs
-from .canonical_json import canonical_json
+from .record_blobs import RecordBlobs
 from .lineage import (
     BEST_REF,
     LEDGER_REF,
@@ -84,11 +84,6 @@ class _TrialEvents:
     """Event -> position in the ledger chain of its first commit."""
 
 
-_PROPOSED_HEAD, _RECORD_TAIL = b'{\n "trial": ', b"\n}\n"
-_OUTCOME_HEAD, _TRIAL_JOIN = b'{\n "outcome": ', b',\n "trial": '
-"""The fixed text around a record's parts in canonical JSON (keys sorted, one space of indent)."""
-
-
 def verify_lineage(run_dir: Path) -> VerifyReport:
     """Check a run's lineage; every damage becomes a problem in the report."""
     report = VerifyReport()
@@ -114,14 +109,7 @@ class _Verifier:
         self.run_dir = run_dir
         self.report = report
         self.git = Git(run_dir / ".git", run_dir)
-        self.blobs: dict[str, bytes | None] = {}
-        self.parsed: dict[str, TrialRecord | None] = {}
-        self.trial_texts: dict[str, tuple[dict, bytes]] = {}
-        """Canonical proposed records not yet changed by their outcome: blob -> (trial's dump, its text)."""
-        self.outcome_only: set[tuple[str, str]] = set()
-        """(proposed, outcome) record blobs, both canonical, the outcome one adding only the outcome
-        to the proposed one's trial (see `canonical_bytes`): nothing else changed."""
-        self.blob_errors: dict[str, str] = {}
+        self.records = RecordBlobs(self.git)
         self.reported: set[tuple[str, str]] = set()
         self.points: dict[str, LedgerPoint] = {}
         """Ledger commit -> its place in the chain (see `proposal_state`)."""
@@ -129,57 +117,24 @@ class _Verifier:
     def problem(self, who: str, text: str) -> None:
         self.report.problems.append(f"{who}: {text}")
 
-    # -- bulk reads ----------------------------------------------------------------
+    def defer_proposed(self, tid: str, sha: str, where: str) -> None:
+        """The proposed record `sha` of `tid`: checked now, or when its outcome comes (`RecordBlobs.defer`)."""
+        if not self.records.defer(tid, sha, where):
+            self.check_proposed(tid, sha, where)
 
-    def load_blobs(self, shas: list[str]) -> None:
-        self.blobs.update(read_blobs(self.git, [s for s in shas if s not in self.blobs]))
+    def resolve_deferred(self, sha: str) -> None:
+        """Check the events that added proposed record `sha`, unless its outcome record settled them."""
+        for tid, where in self.records.unsettled(sha):
+            self.check_proposed(tid, sha, where)
 
-    def read_blobs(self, shas: list[str]) -> dict[str, bytes | None]:
-        self.load_blobs(shas)
-        return {sha: self.blobs.get(sha) for sha in shas}
-
-    def parse_record(self, sha: str, proposed: str | None = None) -> TrialRecord | None:
-        """The record in blob `sha` (None when missing or invalid; the reason is kept).
-
-        `proposed`: for an outcome event, the blob of the record it changes (see `canonical_bytes`)."""
-        if sha in self.parsed:
-            return self.parsed[sha]
-        data = self.blobs.get(sha)
-        record = None
-        if data is None:
-            self.blob_errors[sha] = f"record blob {sha} is missing"
-        else:
-            try:
-                record = TrialRecord.model_validate_json(data)
-            except ValidationError as exc:
-                errs = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors())
-                self.blob_errors[sha] = f"record does not validate against the schema: {errs}"
-            else:
-                dumped = record.model_dump(mode="json", exclude_defaults=True)
-                try:
-                    canonical, reused = self.canonical_bytes(dumped, proposed)
-                except ValueError:
-                    canonical, reused = None, False  # NaN or infinity: no canonical JSON exists
-                if canonical != data:
-                    self.blob_errors[sha] = "record file is not in canonical JSON form"
-                elif reused:
-                    assert proposed is not None
-                    self.outcome_only.add((proposed, sha))
-                elif dumped.keys() == {"trial"}:
-                    self.trial_texts[sha] = (dumped["trial"], data[len(_PROPOSED_HEAD) : -len(_RECORD_TAIL)])
-        self.parsed[sha] = record
-        return record
-
-    def canonical_bytes(self, dumped: dict, proposed: str | None) -> tuple[bytes, bool]:
-        """`dump_json` of a record from its dump, the text of its trial reused from the proposed
-        record when the trial is the same (an outcome event adds the outcome and changes nothing
-        else): half the re-encoding of a run. Also whether the trial's text was reused. Raises
-        ValueError for NaN or infinity."""
-        reuse = self.trial_texts.pop(proposed, None) if proposed is not None else None
-        if reuse is not None and dumped.keys() == {"outcome", "trial"} and dumped["trial"] == reuse[0]:
-            outcome = canonical_json(dumped["outcome"], 1).encode("ascii")
-            return _OUTCOME_HEAD + outcome + _TRIAL_JOIN + reuse[1] + _RECORD_TAIL, True
-        return (canonical_json(dumped) + "\n").encode("ascii"), False
+    def check_proposed(self, tid: str, sha: str, where: str) -> None:
+        record = self.check_record_blob(tid, sha, where)
+        if record is not None and record.outcome is not None:
+            self.problem(tid, f"{where} already holds an outcome")
+        # Needed again only while it is the head's record (no outcome yet), and then
+        # parsed again: holding every proposed record made each full pass of the
+        # garbage collector longer as the run grows.
+        self.records.parsed.pop(sha, None)
 
     # -- the checks ------------------------------------------------------------------
 
@@ -215,7 +170,7 @@ class _Verifier:
             if record is not None:
                 records[tid] = record
         report.records = sorted(records.values(), key=lambda r: trial_number(r.trial.id))
-        report.problems += head_problems(records, state, self.read_blobs)
+        report.problems += head_problems(records, state, self.records.read)
 
         # 1. completeness: contiguous ids, one proposed and at most one outcome event each.
         present = {trial_number(t) for t in records}
@@ -433,10 +388,12 @@ class _Verifier:
         outcome_order: list[str] = []
         info: RunInfo | None = None
         for piece, (diffs, blobs) in ahead(slices, read):
-            self.blobs.update(blobs)
+            self.records.blobs.update(blobs)
             for i in piece:
                 info = self.check_ledger_commit(i, chain, commits[chain[i]], diffs[pairs[i]], state, events,
                                                 outcome_order, info)
+        for sha in list(self.records.deferred):  # proposed records no outcome event settled
+            self.resolve_deferred(sha)
         return state, events, outcome_order, info
 
     def check_ledger_commit(
@@ -471,8 +428,8 @@ class _Verifier:
             if [(ch.status, ch.path) for ch in changes] != [("A", RUN_FILE)]:
                 self.problem("ledger", f"start commit {short} must hold exactly {RUN_FILE}")
             run_sha = next((ch.new_sha for ch in changes if ch.path == RUN_FILE), None)
-            self.load_blobs([run_sha] if run_sha else [])
-            data = self.blobs.get(run_sha) if run_sha else None
+            self.records.load([run_sha] if run_sha else [])
+            data = self.records.blobs.get(run_sha) if run_sha else None
             if data is None:
                 self.problem("run", f"{RUN_FILE} is missing")
             else:
@@ -554,13 +511,7 @@ class _Verifier:
             if len(own) != 1 or own[0].status != "A":
                 self.problem(tid, f"proposed event {short} does not add {path}")
                 return
-            record = self.check_record_blob(tid, own[0].new_sha, f"proposed event {short}")
-            if record is not None and record.outcome is not None:
-                self.problem(tid, f"proposed event {short} already holds an outcome")
-            # Needed again only while it is the head's record (no outcome yet), and then
-            # parsed again: holding every proposed record made each full pass of the
-            # garbage collector longer as the run grows.
-            self.parsed.pop(own[0].new_sha, None)
+            self.defer_proposed(tid, own[0].new_sha, f"proposed event {short}")
         else:
             ev.outcome += 1
             if ev.outcome == 1:  # a second outcome event is a problem of its own
@@ -570,13 +521,13 @@ class _Verifier:
                 return
             self.check_outcome_change(tid, own[0], short, trailers)
 
-    def check_record_blob(self, tid: str, sha: str, where: str, proposed: str | None = None) -> TrialRecord | None:
+    def check_record_blob(self, tid: str, sha: str, where: str) -> TrialRecord | None:
         """Parse a record blob stored at `tid`'s path; report its damage once."""
-        record = self.parse_record(sha, proposed)
+        record = self.records.parse(sha)
         first = (tid, sha) not in self.reported
         self.reported.add((tid, sha))
-        if sha in self.blob_errors and first:
-            self.problem(tid, f"{where}: {self.blob_errors[sha]}")
+        if sha in self.records.errors and first:
+            self.problem(tid, f"{where}: {self.records.errors[sha]}")
         if record is not None and record.trial.id != tid:
             if first:
                 self.problem(tid, f"{where} stores trial {record.trial.id} at {record_path(tid)}")
@@ -584,17 +535,19 @@ class _Verifier:
         return record
 
     def check_outcome_change(self, tid: str, ch: Change, short: str, trailers: dict[str, str]) -> None:
-        self.load_blobs([ch.old_sha])
-        new = self.check_record_blob(tid, ch.new_sha, f"outcome event {short}", proposed=ch.old_sha)
+        self.records.load([ch.old_sha])
+        self.records.parse(ch.new_sha, proposed=ch.old_sha)  # settles the proposed record when it can
+        self.resolve_deferred(ch.old_sha)  # its problems come first, as its event did
+        new = self.check_record_blob(tid, ch.new_sha, f"outcome event {short}")
         if new is None:
             return
         if new.outcome is None:
             self.problem(tid, f"outcome event {short} stores no outcome")
         elif "Label" in trailers and trailers["Label"] != new.outcome.label.value:
             self.problem(tid, f"outcome event {short} Label trailer {trailers['Label']!r} differs from the record")
-        if (ch.old_sha, ch.new_sha) in self.outcome_only:
+        if (ch.old_sha, ch.new_sha) in self.records.outcome_only:
             return  # both canonical, the trial the same, no outcome before: nothing more to compare
-        old_data, new_data = self.blobs.get(ch.old_sha), self.blobs.get(ch.new_sha)
+        old_data, new_data = self.records.blobs.get(ch.old_sha), self.records.blobs.get(ch.new_sha)
         if old_data is None or new_data is None:
             return
         try:

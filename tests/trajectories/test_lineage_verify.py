@@ -390,6 +390,38 @@ def test_non_canonical_trial_part_of_an_outcome_record_names_trial(small_run: Ru
     assert not any("changes more than the outcome" in p for p in problems)
 
 
+def _proposed_only(transform):  # noqa: ANN001, ANN202
+    """`transform` applied to the proposed version of a record only (the outcome version kept)."""
+    return lambda data: transform(data) if data.startswith(b'{\n "trial": ') else data
+
+
+def test_non_canonical_proposed_record_is_named_though_its_outcome_record_is_canonical(
+        small_run: RunBuilder) -> None:
+    """The verifier settles a proposed record by its outcome record's trial text: a proposed
+    record spaced differently must still be checked and named at its own event."""
+    run = small_run.run_dir
+    ledger_rewrite(run, record_path("t0003"),
+                   _proposed_only(lambda data: data.replace(b'\n  "fidelity": ', b'\n  "fidelity":  ', 1)))
+    problems = assert_named(run, "t0003", "canonical JSON")
+    assert any("proposed event" in p and "canonical JSON" in p for p in problems), problems
+
+
+def test_proposed_record_with_another_trial_is_named(small_run: RunBuilder) -> None:
+    """A hypothesis changed in the proposed record only: the outcome event then changes more
+    than the outcome (the proposed record is valid and canonical, but not the outcome record's trial)."""
+    run = small_run.run_dir
+    ledger_rewrite(run, record_path("t0003"), _proposed_only(edit_json(["trial", "proposal", "hypothesis"], "other")))
+    problems = assert_named(run, "t0003", "changes more than the outcome")
+    assert not any("canonical JSON" in p for p in problems), problems
+
+
+def test_proposed_record_that_already_holds_an_outcome_is_named(small_run: RunBuilder) -> None:
+    run = small_run.run_dir
+    final = small_run.lineage.read_file("refs/heads/ledger", record_path("t0003"))
+    ledger_rewrite(run, record_path("t0003"), _proposed_only(lambda _data: final))
+    assert_named(run, "t0003", "already holds an outcome")
+
+
 def test_absurd_trial_number_stays_bounded(small_run: RunBuilder) -> None:
     run = small_run.run_dir
     data = small_run.lineage.read_file("refs/heads/ledger", record_path("t0001"))
