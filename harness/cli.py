@@ -576,7 +576,7 @@ def show(run_dir, trial):
               help="Where to write the self-contained HTML report.")
 def report(run_dir, html_path):
     """Write one self-contained HTML report of RUN_DIR (works offline)."""
-    from harness.replay import replay_of
+    from harness.replay import audit_problems
     from trajectories.lineage import Lineage, bulk_read
     from trajectories.report import write_report
     from trajectories.verify import verify_lineage
@@ -584,10 +584,10 @@ def report(run_dir, html_path):
     Lineage.require_run(run_dir)  # a clear error when RUN_DIR is not a run
     with bulk_read():  # a whole run in memory: the collector's full passes would scan it again and again
         verified = verify_lineage(run_dir)  # read once: for the audit and for the report
-        audit = replay_of(run_dir, verified)
-        write_report(run_dir, html_path, problems=audit.problems, verified=verified)
-    state = "verified" if audit.verified else f"NOT verified ({len(audit.problems)} problems)"
-    console.print(f"report: {html_path} ({html_path.stat().st_size:,} bytes; {len(audit.trials)} trials, {state})")
+        problems = audit_problems(verified)  # the replay's verdict, without its table
+        write_report(run_dir, html_path, problems=problems, verified=verified)
+    state = "verified" if not problems else f"NOT verified ({len(problems)} problems)"
+    console.print(f"report: {html_path} ({html_path.stat().st_size:,} bytes; {len(verified.records)} trials, {state})")
 
 
 @cli.command()

@@ -59,11 +59,7 @@ def replay(run_dir: Path) -> ReplayReport:
 def replay_of(run_dir: Path, report: VerifyReport) -> ReplayReport:
     """The replay of a run from its `verify_lineage` report (a caller that needs the
     report's records too reads the run once)."""
-    problems = list(report.problems)
-    # An imported run's keep decisions are its source's (recorded, with the original
-    # label); only the lineage itself can be verified for it.
-    if report.info is not None and report.info.imported is None:
-        problems += decision_problems(report)
+    problems = audit_problems(report)
     by_id = {r.trial.id: r for r in report.records}
     best_record = by_id.get(report.best) if report.best else None
     return ReplayReport(
@@ -77,6 +73,16 @@ def replay_of(run_dir: Path, report: VerifyReport) -> ReplayReport:
         ),
         trials=[trial_row(r) for r in report.records],
     )
+
+
+def audit_problems(report: VerifyReport) -> list[str]:
+    """The replay's problems: the lineage's, then the keep decisions' (none: verified)."""
+    problems = list(report.problems)
+    # An imported run's keep decisions are its source's (recorded, with the original
+    # label); only the lineage itself can be verified for it.
+    if report.info is not None and report.info.imported is None:
+        problems += decision_problems(report)
+    return problems
 
 
 def decision_problems(report: VerifyReport) -> list[str]:
