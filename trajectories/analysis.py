@@ -42,7 +42,7 @@ import json
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -557,13 +557,14 @@ def analyze(
 
     # Variance decomposition.
     effects: list[FactorEffect] = []
+    scored_assignments = [(knobs.get(r.trial.id, {}), float(r.outcome.score)) for r in scored]  # type: ignore[union-attr]
     for knob in spec.knobs:
+        name = knob.name
         levels: dict[str, list[float]] = defaultdict(list)
-        for r in scored:
-            assignment = knobs.get(r.trial.id, {})
-            if knob.name in assignment:
-                levels[_value_key(assignment[knob.name])].append(float(r.outcome.score))  # type: ignore[union-attr]
-        effects.append(_effect(knob.name, knob.kind, levels))
+        for assignment, score in scored_assignments:
+            if name in assignment:
+                levels[_value_key(assignment[name])].append(score)
+        effects.append(_effect(name, knob.kind, levels))
     class_eta: dict[str, float] = {}
     for e in effects:
         class_eta[e.kind] = class_eta.get(e.kind, 0.0) + (e.eta_sq or 0.0)
@@ -650,7 +651,7 @@ def analyze(
         keep_rate=(label_counts.get("keep", 0) / n) if n else None,
         failure_rate=(sum(1 for r in done if r.outcome.status is Status.fail) / n) if n else None,  # type: ignore[union-attr]
         labels=[LabelCount(label=k, count=v, rate=v / n) for k, v in label_counts.most_common()],
-        groups=[_group_rates(g, [r for r in done if group_of(r) == g]) for g in sorted({group_of(r) for r in done})],
+        groups=[_group_rates(g, members) for g, members in sorted(_grouped(done, group_of).items())],
     )
     if len(done) < len(trials):
         notes.append(f"{len(trials) - len(done)} trial(s) have no outcome yet")
@@ -678,6 +679,14 @@ def analyze(
         fidelity=fidelity_analysis(records, info),
         notes=notes,
     )
+
+
+def _grouped(records: Sequence[TrialRecord], group_of: Callable[[TrialRecord], str]) -> dict[str, list[TrialRecord]]:
+    """Records by group, each group in the records' order."""
+    groups: dict[str, list[TrialRecord]] = defaultdict(list)
+    for r in records:
+        groups[group_of(r)].append(r)
+    return groups
 
 
 def fidelity_analysis(records: Sequence[TrialRecord], info: RunInfo) -> FidelityAnalysis | None:
