@@ -42,7 +42,6 @@ MODE_LINK = "120000"
 MODE_GITLINK = "160000"
 
 
-
 def _spooled(command: list[str], input: bytes | None, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
     """`subprocess.run` with stdin, stdout and stderr in unnamed temporary files.
 

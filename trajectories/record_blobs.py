@@ -48,10 +48,8 @@ class RecordBlobs:
         """Blob -> why it is not a good record (see `parse`)."""
         self.deferred: dict[str, list[tuple[str, str]]] = {}
         """Proposed record blob not checked yet -> (trial id, where) of each event that added it."""
-        self.settled: dict[str, TrialRecord] = {}
-        """Proposed record blob -> the good outcome record that holds its trial's text."""
-        self.outcome_only: set[tuple[str, str]] = set()
-        """(proposed, outcome) record blobs, both good, the outcome one adding only the outcome."""
+        self.settled: dict[str, str] = {}
+        """Proposed record blob -> the good outcome record blob that holds its trial's text."""
 
     def load(self, shas: list[str]) -> None:
         self.blobs.update(read_blobs(self.git, [s for s in shas if s not in self.blobs]))
@@ -87,8 +85,7 @@ class RecordBlobs:
                 elif proposed is not None and trial_text is not None:
                     # The canonical text of {"trial": T}, T the one this good record holds: good too.
                     if self.blobs.get(proposed) == _PROPOSED_HEAD + trial_text + _RECORD_TAIL:
-                        self.settled[proposed] = record
-                        self.outcome_only.add((proposed, sha))
+                        self.settled[proposed] = sha
         self.parsed[sha] = record
         return record
 
@@ -101,9 +98,13 @@ class RecordBlobs:
         self.deferred.setdefault(sha, []).append((tid, where))
         return True
 
+    def outcome_only(self, proposed: str, outcome: str) -> bool:
+        """Whether both record blobs are good and the outcome one adds only the outcome."""
+        return self.settled.get(proposed) == outcome
+
     def unsettled(self, sha: str) -> list[tuple[str, str]]:
         """The deferred events of proposed record `sha` that its outcome record did not settle (to be
         checked now); forgets them all."""
-        settled = self.settled.get(sha)
+        outcome = self.parsed.get(self.settled.get(sha, ""))
         return [(tid, where) for tid, where in self.deferred.pop(sha, [])
-                if settled is None or settled.trial.id != tid]
+                if outcome is None or outcome.trial.id != tid]

@@ -545,7 +545,7 @@ class _Verifier:
             self.problem(tid, f"outcome event {short} stores no outcome")
         elif "Label" in trailers and trailers["Label"] != new.outcome.label.value:
             self.problem(tid, f"outcome event {short} Label trailer {trailers['Label']!r} differs from the record")
-        if (ch.old_sha, ch.new_sha) in self.records.outcome_only:
+        if self.records.outcome_only(ch.old_sha, ch.new_sha):
             return  # both canonical, the trial the same, no outcome before: nothing more to compare
         old_data, new_data = self.records.blobs.get(ch.old_sha), self.records.blobs.get(ch.new_sha)
         if old_data is None or new_data is None:

@@ -37,7 +37,7 @@ def test_a_canonical_proposed_record_is_settled(small_run: RunBuilder) -> None:
     assert blobs.defer("t0003", sha_of(proposed), "proposed event x")
     assert blobs.parse(sha_of(outcome), proposed=sha_of(proposed)) == final
     assert blobs.unsettled(sha_of(proposed)) == [] and blobs.deferred == {}
-    assert (sha_of(proposed), sha_of(outcome)) in blobs.outcome_only
+    assert blobs.outcome_only(sha_of(proposed), sha_of(outcome))
 
 
 def test_a_respaced_proposed_record_is_not_settled(small_run: RunBuilder) -> None:
@@ -48,7 +48,7 @@ def test_a_respaced_proposed_record_is_not_settled(small_run: RunBuilder) -> Non
     assert blobs.defer("t0003", sha_of(proposed), "proposed event x")
     blobs.parse(sha_of(outcome), proposed=sha_of(proposed))
     assert blobs.unsettled(sha_of(proposed)) == [("t0003", "proposed event x")]
-    assert blobs.outcome_only == set()
+    assert not blobs.outcome_only(sha_of(proposed), sha_of(outcome))
 
 
 def test_a_settled_record_added_for_another_trial_is_still_checked(small_run: RunBuilder) -> None:
